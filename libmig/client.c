@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The connection to migrd: connect, handshake, one round trip. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "mig-private.h"
+
+static const char *socket_path(const char *path)
+{
+	const char *env;
+
+	if (path)
+		return path;
+	env = secure_getenv("MIGRD_SOCKET");
+	return env && *env ? env : MIG_DEFAULT_SOCKET;
+}
+
+static void set_error(struct mig_ctx *ctx, const char *msg)
+{
+	mig_strlcpy(ctx->last_error, msg ? msg : "", sizeof(ctx->last_error));
+}
+
+int mig_recv_response(struct mig_ctx *ctx, Mig__Response **resp, int *fds,
+		      unsigned int *nfds)
+{
+	ssize_t len;
+
+	*nfds = 0;
+	if (!ctx->rxbuf) {
+		ctx->rxbuf = malloc(MIG_MSG_MAX);
+		if (!ctx->rxbuf)
+			return -ENOMEM;
+	}
+	len = mig_wire_recv(ctx->sock, ctx->rxbuf, fds, nfds, 0);
+	if (len == 0)
+		return -ECONNRESET;
+	if (len < 0)
+		return (int)len;
+	return mig_decode_response(ctx->rxbuf, (size_t)len, fds, *nfds, resp);
+}
+
+int mig_call(struct mig_ctx *ctx, Mig__Request *req, const int *fds,
+	     unsigned int nfds, Mig__Response **resp, int *rfds,
+	     unsigned int *nrfds)
+{
+	int tmp[MIG_FDS_MAX];
+	unsigned int n = 0;
+	int r;
+
+	*resp = NULL;
+	set_error(ctx, NULL);
+	if (ctx->sock < 0)
+		return -ENOTCONN;
+	if (ctx->subscribed)
+		return -EINVAL;
+	req->has_kind = true;
+	r = mig_send_request(ctx->sock, req, fds, nfds);
+	if (r < 0) {
+		mig_dbg(ctx, "send: %s\n", strerror(-r));
+		return r == -EPIPE ? -ECONNRESET : r;
+	}
+	r = mig_recv_response(ctx, resp, tmp, &n);
+	if (r)
+		return r;
+
+	/* An error may answer a request the daemon could not even parse. */
+	if ((*resp)->error) {
+		set_error(ctx, (*resp)->message);
+		mig_dbg(ctx, "migrd: %s\n", ctx->last_error);
+		mig_close_fds(tmp, n);
+		r = -(int)(*resp)->error;
+	} else if (!(*resp)->has_kind || (*resp)->kind != req->kind ||
+		   (n && !rfds)) {
+		mig_close_fds(tmp, n);
+		r = -EPROTO;
+	}
+	if (r) {
+		mig__response__free_unpacked(*resp, NULL);
+		*resp = NULL;
+		return r;
+	}
+	if (rfds) {
+		memcpy(rfds, tmp, n * sizeof(int));
+		*nrfds = n;
+	}
+	return 0;
+}
+
+static int hello(struct mig_ctx *ctx)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Hello h = MIG__HELLO__INIT;
+	Mig__Response *resp;
+	int r;
+
+	req.kind = MIG__KIND__HELLO;
+	req.hello = &h;
+	h.has_version = true;
+	h.version = MIG_PROTOCOL_VERSION;
+	h.client = (char *)program_invocation_short_name;
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (r)
+		return r;
+	if (!resp->hello || !resp->hello->has_version ||
+	    resp->hello->version != MIG_PROTOCOL_VERSION) {
+		r = -EPROTO;
+	} else {
+		ctx->version = resp->hello->version;
+		ctx->features = resp->hello->features;
+		mig_dbg(ctx, "connected to %s\n", resp->hello->server);
+	}
+	mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+MIG_EXPORT int mig_connect(struct mig_ctx *ctx, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *p = socket_path(path);
+	int r;
+
+	if (ctx->sock >= 0)
+		return -EISCONN;
+	if (strlen(p) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, p);
+	ctx->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (ctx->sock < 0)
+		return -errno;
+	if (connect(ctx->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		mig_dbg(ctx, "connect %s: %s\n", p, strerror(-r));
+		goto fail;
+	}
+	r = hello(ctx);
+	if (r)
+		goto fail;
+	return 0;
+fail:
+	close(ctx->sock);
+	ctx->sock = -1;
+	return r;
+}

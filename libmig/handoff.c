@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The handoff calls, in the order a source and a destination make them:
+ * offer, claim, ready, wait, send_state, take_state, commit (or abort).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mig-private.h"
+
+/* A request that names a session and expects nothing back but success. */
+static int session_call(struct mig_ctx *ctx, Mig__Kind kind, uint64_t session,
+			const char *reason)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Target t = MIG__TARGET__INIT;
+	Mig__Response *resp;
+	int r;
+
+	req.kind = kind;
+	req.target = &t;
+	req.reason = (char *)reason;
+	t.has_session = true;
+	t.session = session;
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (!r)
+		mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+MIG_EXPORT int mig_offer(struct mig_ctx *ctx, const char *vm,
+			 const struct mig_region *regions,
+			 unsigned int nregions, int vm_fd, uint64_t *session)
+{
+	Mig__Region wr[MIG_REGIONS_MAX], *wp[MIG_REGIONS_MAX];
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Offer o = MIG__OFFER__INIT;
+	int fds[MIG_REGIONS_MAX + 1];
+	unsigned int nfds = 0;
+	Mig__Response *resp;
+	int r;
+
+	if (!vm || (nregions && !regions) || nregions > MIG_REGIONS_MAX)
+		return -EINVAL;
+	req.kind = MIG__KIND__OFFER;
+	req.offer = &o;
+	o.vm = (char *)vm;
+	o.has_vm_fd = true;
+	o.vm_fd = -1;
+	if (vm_fd >= 0) {
+		o.vm_fd = (int32_t)nfds;
+		fds[nfds++] = vm_fd;
+	}
+	for (unsigned int i = 0; i < nregions; i++) {
+		mig__region__init(&wr[i]);
+		wr[i].name = (char *)regions[i].name;
+		wr[i].has_gpa = wr[i].has_size = wr[i].has_offset = true;
+		wr[i].has_flags = wr[i].has_kind = wr[i].has_fd = true;
+		wr[i].gpa = regions[i].gpa;
+		wr[i].size = regions[i].size;
+		wr[i].offset = regions[i].offset;
+		wr[i].flags = regions[i].flags;
+		wr[i].kind = (Mig__RegionKind)regions[i].kind;
+		wr[i].fd = (int32_t)nfds;
+		fds[nfds++] = regions[i].fd;
+		wp[i] = &wr[i];
+	}
+	o.n_regions = nregions;
+	o.regions = wp;
+	r = mig_call(ctx, &req, fds, nfds, &resp, NULL, NULL);
+	if (r)
+		return r;
+	if (!resp->session)
+		r = -EPROTO;
+	else if (session)
+		*session = resp->session->id;
+	mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+MIG_EXPORT void mig_handoff_free(struct mig_handoff *h)
+{
+	if (!h)
+		return;
+	for (unsigned int i = 0; i < h->nregions; i++)
+		mig_close_fds(&h->regions[i].fd, 1);
+	mig_close_fds(&h->vm_fd, 1);
+	free(h->regions);
+	free(h);
+}
+
+/* Resolve the reply's fd indexes; mig_decode_response() checked them. */
+static int handoff_from_wire(const Mig__Handoff *in, int *fds,
+			     unsigned int nfds, struct mig_handoff **out)
+{
+	struct mig_handoff *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		goto nomem;
+	h->vm_fd = -1;
+	h->regions = calloc(in->n_regions ? in->n_regions : 1,
+			    sizeof(*h->regions));
+	if (!h->regions)
+		goto nomem;
+	for (size_t i = 0; i < in->n_regions; i++) {
+		mig_region_from_wire(&h->regions[i], in->regions[i]);
+		h->regions[i].fd = fds[in->regions[i]->fd];
+	}
+	h->nregions = in->n_regions;
+	if (in->vm_fd >= 0)
+		h->vm_fd = fds[in->vm_fd];
+	*out = h;
+	return 0;
+nomem:
+	if (h)
+		free(h->regions);
+	free(h);
+	mig_close_fds(fds, nfds);
+	return -ENOMEM;
+}
+
+MIG_EXPORT int mig_claim(struct mig_ctx *ctx, uint64_t session,
+			 const void *token, size_t token_len,
+			 struct mig_handoff **handoff)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Claim c = MIG__CLAIM__INIT;
+	int fds[MIG_FDS_MAX];
+	unsigned int nfds = 0;
+	Mig__Response *resp;
+	int r;
+
+	req.kind = MIG__KIND__CLAIM;
+	req.claim = &c;
+	c.has_session = true;
+	c.session = session;
+	if (token) {
+		c.has_token = true;
+		c.token.data = (uint8_t *)token;
+		c.token.len = token_len;
+	}
+	r = mig_call(ctx, &req, NULL, 0, &resp, fds, &nfds);
+	if (r)
+		return r;
+	if (!resp->handoff) {
+		mig_close_fds(fds, nfds);
+		r = -EPROTO;
+	} else {
+		r = handoff_from_wire(resp->handoff, fds, nfds, handoff);
+	}
+	mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+MIG_EXPORT int mig_ready(struct mig_ctx *ctx, uint64_t session)
+{
+	return session_call(ctx, MIG__KIND__READY, session, NULL);
+}
+
+MIG_EXPORT int mig_commit(struct mig_ctx *ctx, uint64_t session)
+{
+	return session_call(ctx, MIG__KIND__COMMIT, session, NULL);
+}
+
+MIG_EXPORT int mig_abort(struct mig_ctx *ctx, uint64_t session,
+			 const char *reason)
+{
+	return session_call(ctx, MIG__KIND__ABORT, session, reason);
+}
+
+MIG_EXPORT int mig_wait(struct mig_ctx *ctx, uint64_t session,
+			enum mig_state state, enum mig_state *reached)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Wait w = MIG__WAIT__INIT;
+	Mig__Response *resp;
+	int r;
+
+	req.kind = MIG__KIND__WAIT;
+	req.wait = &w;
+	w.has_session = w.has_state = true;
+	w.session = session;
+	w.state = (Mig__State)state;
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (r == -ECANCELED && reached)
+		*reached = MIG_STATE_ABORTED;
+	if (r)
+		return r;
+	if (!resp->session)
+		r = -EPROTO;
+	else if (reached)
+		*reached = (enum mig_state)resp->session->state;
+	mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+MIG_EXPORT int mig_send_state(struct mig_ctx *ctx, uint64_t session,
+			      const void *data, size_t len)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Blob b = MIG__BLOB__INIT;
+	Mig__Response *resp;
+	int r;
+
+	if (len > MIG_STATE_MAX || (len && !data))
+		return -EMSGSIZE;
+	req.kind = MIG__KIND__STATE;
+	req.state = &b;
+	b.has_session = b.has_data = true;
+	b.session = session;
+	b.data.data = (uint8_t *)data;
+	b.data.len = len;
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (!r)
+		mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+MIG_EXPORT int mig_take_state(struct mig_ctx *ctx, uint64_t session,
+			      void **data, size_t *len)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Target t = MIG__TARGET__INIT;
+	Mig__Response *resp;
+	int r;
+
+	req.kind = MIG__KIND__TAKE_STATE;
+	req.target = &t;
+	t.has_session = true;
+	t.session = session;
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (r)
+		return r;
+	if (!resp->state || !resp->state->has_data) {
+		r = -EPROTO;
+		goto out;
+	}
+	*data = malloc(resp->state->data.len ? resp->state->data.len : 1);
+	if (!*data) {
+		r = -ENOMEM;
+		goto out;
+	}
+	memcpy(*data, resp->state->data.data, resp->state->data.len);
+	*len = resp->state->data.len;
+out:
+	mig__response__free_unpacked(resp, NULL);
+	return r;
+}

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Management and queries: register, unregister, status, list, show, events. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mig-private.h"
+
+MIG_EXPORT int mig_register(struct mig_ctx *ctx, const char *name,
+			    const char *uuid, pid_t owner, int owner_pidfd,
+			    struct mig_vm_info *out)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Register reg = MIG__REGISTER__INIT;
+	Mig__Response *resp;
+	int r;
+
+	if (!name || (owner <= 0 && owner_pidfd < 0))
+		return -EINVAL;
+	req.kind = MIG__KIND__REGISTER;
+	req.register_ = &reg;
+	reg.name = (char *)name;
+	reg.uuid = (char *)uuid;
+	reg.has_owner_pid = true;
+	reg.owner_pid = owner;
+	if (owner_pidfd >= 0) {
+		reg.has_owner_pidfd = true;
+		reg.owner_pidfd = 0;
+	}
+	r = mig_call(ctx, &req, &owner_pidfd, owner_pidfd >= 0, &resp, NULL,
+		     NULL);
+	if (r)
+		return r;
+	if (!resp->vm)
+		r = -EPROTO;
+	else if (out)
+		mig_vm_from_wire(out, resp->vm);
+	mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+MIG_EXPORT int mig_unregister(struct mig_ctx *ctx, const char *vm)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Target t = MIG__TARGET__INIT;
+	Mig__Response *resp;
+	int r;
+
+	if (!vm)
+		return -EINVAL;
+	req.kind = MIG__KIND__UNREGISTER;
+	req.target = &t;
+	t.vm = (char *)vm;
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (!r)
+		mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+MIG_EXPORT int mig_status(struct mig_ctx *ctx, struct mig_status *st)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Response *resp;
+	Mig__StatusInfo *s;
+	int r;
+
+	req.kind = MIG__KIND__STATUS;
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (r)
+		return r;
+	s = resp->status;
+	if (!s) {
+		mig__response__free_unpacked(resp, NULL);
+		return -EPROTO;
+	}
+	memset(st, 0, sizeof(*st));
+	mig_strlcpy(st->version, s->version, sizeof(st->version));
+	st->pid = s->pid;
+	st->uptime_ms = s->uptime_ms;
+	st->clients = s->clients;
+	st->vms = s->vms;
+	st->sessions = s->sessions;
+	st->committed = s->committed;
+	st->aborted = s->aborted;
+	mig_strlcpy(st->rebind_policy, s->rebind_policy,
+		    sizeof(st->rebind_policy));
+	st->open_fds = s->open_fds;
+	mig__response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+MIG_EXPORT void mig_list_free(struct mig_list *list)
+{
+	if (!list)
+		return;
+	for (unsigned int i = 0; i < list->nsessions; i++)
+		free(list->sessions[i].regions);
+	free(list->sessions);
+	free(list->vms);
+	free(list);
+}
+
+static int list_from_wire(const Mig__Response *resp, struct mig_list **out)
+{
+	struct mig_list *l = calloc(1, sizeof(*l));
+	size_t nv = resp->n_vms + !!resp->vm;
+	size_t ns = resp->n_sessions + !!resp->session;
+
+	if (!l)
+		return -ENOMEM;
+	l->vms = calloc(nv ? nv : 1, sizeof(*l->vms));
+	l->sessions = calloc(ns ? ns : 1, sizeof(*l->sessions));
+	if (!l->vms || !l->sessions)
+		goto nomem;
+	for (size_t i = 0; i < resp->n_vms; i++)
+		mig_vm_from_wire(&l->vms[l->nvms++], resp->vms[i]);
+	if (resp->vm)
+		mig_vm_from_wire(&l->vms[l->nvms++], resp->vm);
+	for (size_t i = 0; i < resp->n_sessions; i++)
+		if (mig_session_from_wire(&l->sessions[l->nsessions++],
+					  resp->sessions[i], true))
+			goto nomem;
+	if (resp->session &&
+	    mig_session_from_wire(&l->sessions[l->nsessions++],
+				  resp->session, true))
+		goto nomem;
+	*out = l;
+	return 0;
+nomem:
+	mig_list_free(l);
+	return -ENOMEM;
+}
+
+static int query(struct mig_ctx *ctx, Mig__Request *req,
+		 struct mig_list **list)
+{
+	Mig__Response *resp;
+	int r;
+
+	r = mig_call(ctx, req, NULL, 0, &resp, NULL, NULL);
+	if (r)
+		return r;
+	r = list_from_wire(resp, list);
+	mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+MIG_EXPORT int mig_list(struct mig_ctx *ctx, struct mig_list **list)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+
+	req.kind = MIG__KIND__LIST;
+	return query(ctx, &req, list);
+}
+
+MIG_EXPORT int mig_show(struct mig_ctx *ctx, const char *what,
+			struct mig_list **list)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Target t = MIG__TARGET__INIT;
+
+	if (!what || !*what)
+		return -EINVAL;
+	req.kind = MIG__KIND__SHOW;
+	req.target = &t;
+	/* A number names a session; anything else a VM. */
+	if (mig_parse_u64(what, &t.session) == 0)
+		t.has_session = true;
+	else
+		t.vm = (char *)what;
+	return query(ctx, &req, list);
+}
+
+MIG_EXPORT int mig_subscribe(struct mig_ctx *ctx)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Response *resp;
+	int r;
+
+	req.kind = MIG__KIND__SUBSCRIBE;
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (r)
+		return r;
+	mig__response__free_unpacked(resp, NULL);
+	ctx->subscribed = true;
+	return 0;
+}
+
+static int wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r;
+
+	do {
+		r = poll(&p, 1, timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r ? 0 : -ETIMEDOUT;
+}
+
+MIG_EXPORT int mig_next_event(struct mig_ctx *ctx, struct mig_event *ev,
+			      int timeout_ms)
+{
+	Mig__Response *resp = NULL;
+	int fds[MIG_FDS_MAX];
+	unsigned int nfds;
+	int r;
+
+	if (!ctx->subscribed)
+		return -EINVAL;
+	r = wait_readable(ctx->sock, timeout_ms);
+	if (!r)
+		r = mig_recv_response(ctx, &resp, fds, &nfds);
+	if (r)
+		return r;
+	mig_close_fds(fds, nfds);
+	if (resp->kind != MIG__KIND__EVENT || !resp->event) {
+		mig__response__free_unpacked(resp, NULL);
+		return -EPROTO;
+	}
+	memset(ev, 0, sizeof(*ev));
+	ev->time_ms = resp->event->time_ms;
+	mig_strlcpy(ev->what, resp->event->what, sizeof(ev->what));
+	if (resp->event->vm) {
+		ev->has_vm = 1;
+		mig_vm_from_wire(&ev->vm, resp->event->vm);
+	}
+	if (resp->event->session) {
+		ev->has_session = 1;
+		mig_session_from_wire(&ev->session, resp->event->session,
+				      false);
+	}
+	mig__response__free_unpacked(resp, NULL);
+	return 0;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Internals shared by libmig's files, migrd and the tests (through the
+ * non-installed libmig-internal.la). Not part of the ABI.
+ */
+#ifndef MIG_PRIVATE_H
+#define MIG_PRIVATE_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+#include "libmig.h"
+#include "wire.h"
+
+#define MIG_EXPORT __attribute__((visibility("default")))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+struct mig_ctx {
+	int refcount;
+	mig_log_fn log_fn;
+	void *log_data;
+	int log_priority;
+	int sock;
+	uint32_t version;
+	uint64_t features;
+	bool subscribed;
+	uint8_t *rxbuf;			/* MIG_MSG_MAX, allocated once */
+	char last_error[256];
+};
+
+void mig_log(const struct mig_ctx *ctx, int priority, const char *file,
+	     int line, const char *fn, const char *format, ...)
+	__attribute__((format(printf, 6, 7)));
+
+#define mig_log_cond(ctx, prio, ...)					\
+	do {								\
+		if ((ctx) && (ctx)->log_priority >= (prio))		\
+			mig_log(ctx, prio, __FILE__, __LINE__, __func__,\
+				__VA_ARGS__);				\
+	} while (0)
+
+#define mig_dbg(ctx, ...)	mig_log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
+#define mig_info(ctx, ...)	mig_log_cond(ctx, LOG_INFO, __VA_ARGS__)
+#define mig_err(ctx, ...)	mig_log_cond(ctx, LOG_ERR, __VA_ARGS__)
+
+/* util.c */
+int mig_priority_from_string(const char *s);
+uint64_t mig_now_ms(void);		/* CLOCK_REALTIME */
+uint64_t mig_mono_ms(void);		/* CLOCK_MONOTONIC */
+void mig_strlcpy(char *dst, const char *src, size_t size);
+void mig_hex(char *out, const void *in, size_t len);
+int mig_parse_u64(const char *s, uint64_t *out);
+int mig_pidfd_open(pid_t pid);
+int mig_pidfd_ino(int pidfd, uint64_t *ino);
+
+/*
+ * The protocol enums and the public ones share their numbers on purpose:
+ * these checks make a drift a build error instead of a wire bug.
+ */
+#define MIG_ASSERT_SAME(a, b) _Static_assert((int)(a) == (int)(b), #a)
+
+/* Convert between the wire and the public structures (convert.c). */
+void mig_vm_from_wire(struct mig_vm_info *out, const Mig__VmInfo *in);
+int mig_session_from_wire(struct mig_session_info *out,
+			  const Mig__SessionInfo *in, bool regions);
+void mig_region_from_wire(struct mig_region *out, const Mig__Region *in);
+
+/* Receive and decode one datagram on ctx's socket (client.c). */
+int mig_recv_response(struct mig_ctx *ctx, Mig__Response **resp, int *fds,
+		      unsigned int *nfds);
+
+/*
+ * One request/response round trip on ctx's socket. On success *resp is
+ * the daemon's answer with error == 0 and rfds/nrfds what came with it;
+ * a daemon error is returned as its negative errno with the sentence
+ * kept for mig_last_error(). rfds may be NULL when no fd is expected.
+ */
+int mig_call(struct mig_ctx *ctx, Mig__Request *req, const int *fds,
+	     unsigned int nfds, Mig__Response **resp, int *rfds,
+	     unsigned int *nrfds);
+
+#endif /* MIG_PRIVATE_H */

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Small helpers with no better home; each is used in more than one file. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mig-private.h"
+
+int mig_priority_from_string(const char *s)
+{
+	static const struct { const char *name; int prio; } names[] = {
+		{ "err", LOG_ERR }, { "error", LOG_ERR },
+		{ "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
+		{ "info", LOG_INFO }, { "debug", LOG_DEBUG },
+	};
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	v = strtol(s, &end, 10);
+	if (*end == '\0')
+		return v >= LOG_EMERG && v <= LOG_DEBUG ? (int)v : -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcasecmp(s, names[i].name) == 0)
+			return names[i].prio;
+	return -EINVAL;
+}
+
+static uint64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t mig_now_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
+}
+
+uint64_t mig_mono_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+/* Copy with truncation and termination (glibc 2.36 has no strlcpy). */
+void mig_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t n;
+
+	if (!size)
+		return;
+	n = src ? strnlen(src, size - 1) : 0;
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+void mig_hex(char *out, const void *in, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *p = in;
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+/* A whole decimal number, nothing before or after it. */
+int mig_parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int mig_pidfd_open(pid_t pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * On pidfs (Linux 6.9+) a pidfd's inode number names one process for the
+ * life of the system: comparing it, not the pid, is what makes pid reuse
+ * harmless.
+ */
+int mig_pidfd_ino(int pidfd, uint64_t *ino)
+{
+	struct stat st;
+
+	if (fstat(pidfd, &st) < 0)
+		return -errno;
+	*ino = st.st_ino;
+	return 0;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* migrd.conf(5): a pure parser, unit-tested without a daemon. */
+#ifndef MIGRD_CONFIG_H
+#define MIGRD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+enum rebind_policy {
+	REBIND_ZERO,		/* zero the memory before it moves */
+	REBIND_REFUSE,		/* refuse any rebind */
+};
+
+struct config {
+	char socket[108];	/* sun_path */
+	mode_t socket_mode;
+	char socket_group[64];	/* "" keeps the daemon's group */
+	char admin_group[64];	/* "" means root only */
+	unsigned int offer_timeout_ms;	/* offered, unclaimed */
+	unsigned int prepare_timeout_ms;	/* claimed, until switchover */
+	unsigned int switch_timeout_ms;	/* guest paused, until commit */
+	unsigned int max_sessions_per_client;
+	unsigned int max_vms;
+	enum rebind_policy rebind;
+	bool syslog;
+	int log_level;
+};
+
+void config_defaults(struct config *cfg);
+
+/*
+ * Parse "key = value" lines into cfg. On error returns a negative errno
+ * and writes one sentence, naming the line, into err.
+ */
+int config_parse(struct config *cfg, FILE *f, const char *name, char *err,
+		 size_t errlen);
+int config_load(struct config *cfg, const char *path, char *err,
+		size_t errlen);
+
+const char *rebind_policy_name(enum rebind_policy p);
+
+#endif /* MIGRD_CONFIG_H */

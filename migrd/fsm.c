@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+
+#include "fsm.h"
+#include "mig-private.h"
+
+#define O MIG__STATE__OFFERED
+#define C MIG__STATE__CLAIMED
+#define R MIG__STATE__READY_TO_SWITCH
+#define S MIG__STATE__SWITCHING
+#define K MIG__STATE__COMMITTED
+#define A MIG__STATE__ABORTED
+#define BAD 0
+
+/*
+ * Rows: events; columns: OFFERED CLAIMED READY SWITCHING. BAD refuses.
+ *
+ * Losing the source once it sent its state does not abort: the guest's
+ * state and memory are with the destination, which can still commit, and
+ * aborting would kill the only copy of the guest still able to run.
+ */
+static const Mig__State table[EV_COUNT][4] = {
+	/*			  O    C    R    S */
+	[EV_CLAIM]	= {	  C,   BAD, BAD, BAD },
+	[EV_READY]	= {	  BAD, R,   BAD, BAD },
+	[EV_STATE]	= {	  BAD, BAD, S,   BAD },
+	[EV_COMMIT]	= {	  BAD, BAD, BAD, K   },
+	[EV_ABORT]	= {	  A,   A,   A,   A   },
+	[EV_TIMEOUT]	= {	  A,   A,   A,   A   },
+	[EV_SOURCE_LOST] = {	  A,   A,   A,   S   },
+	[EV_DEST_LOST]	= {	  BAD, A,   A,   A   },
+};
+
+int fsm_final(Mig__State s)
+{
+	return s == K || s == A;
+}
+
+int fsm_next(Mig__State cur, enum fsm_event ev, Mig__State *next)
+{
+	Mig__State n;
+
+	if ((unsigned int)ev >= EV_COUNT)
+		return -EINVAL;
+	if (fsm_final(cur))
+		return -ESTALE;
+	if (cur < O || cur > S)
+		return -EINVAL;
+	n = table[ev][cur - O];
+	if (n == BAD)
+		return ev == EV_CLAIM ? -EBUSY : -EPROTO;
+	*next = n;
+	return 0;
+}
+
+const char *fsm_event_name(enum fsm_event ev)
+{
+	static const char *const names[EV_COUNT] = {
+		[EV_CLAIM] = "claim", [EV_READY] = "ready",
+		[EV_STATE] = "state", [EV_COMMIT] = "commit",
+		[EV_ABORT] = "abort", [EV_TIMEOUT] = "timeout",
+		[EV_SOURCE_LOST] = "source lost",
+		[EV_DEST_LOST] = "destination lost",
+	};
+
+	return (unsigned int)ev < EV_COUNT ? names[ev] : "unknown";
+}

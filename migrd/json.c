@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <inttypes.h>
+
+#include "json.h"
+
+void json_init(struct json *j, FILE *f)
+{
+	j->f = f;
+	j->depth = 0;
+	j->need_comma[0] = false;
+}
+
+static void quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/* Separator and key before a value; key is NULL inside arrays. */
+static void prefix(struct json *j, const char *key)
+{
+	if (j->need_comma[j->depth])
+		fputc(',', j->f);
+	j->need_comma[j->depth] = true;
+	if (key) {
+		quoted(j->f, key);
+		fputc(':', j->f);
+	}
+}
+
+void json_open(struct json *j, const char *key, char bracket)
+{
+	prefix(j, key);
+	fputc(bracket, j->f);
+	if (j->depth < 15)
+		j->depth++;
+	j->need_comma[j->depth] = false;
+}
+
+void json_close(struct json *j, char bracket)
+{
+	if (j->depth > 0)
+		j->depth--;
+	fputc(bracket, j->f);
+	if (j->depth == 0)
+		fputc('\n', j->f);
+}
+
+void json_str(struct json *j, const char *key, const char *v)
+{
+	prefix(j, key);
+	quoted(j->f, v ? v : "");
+}
+
+void json_u64(struct json *j, const char *key, uint64_t v)
+{
+	prefix(j, key);
+	fprintf(j->f, "%" PRIu64, v);
+}
+
+void json_i64(struct json *j, const char *key, int64_t v)
+{
+	prefix(j, key);
+	fprintf(j->f, "%" PRId64, v);
+}

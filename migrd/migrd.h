@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * migrd's objects. One daemon, one event loop, one instance of struct
+ * migrd. Layering: server.c owns sockets and the loop and dispatches to
+ * the handlers in registry.c (VMs), session.c (handoffs) and query.c
+ * (status, list, events); fsm.c and config.c are pure.
+ */
+#ifndef MIGRD_H
+#define MIGRD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "fsm.h"
+#include "libmig.h"
+#include "list.h"
+#include "mig-private.h"
+
+/* Something in the epoll set; the callback finds its object. */
+struct watch {
+	int fd;
+	void (*fn)(struct watch *w, uint32_t events);
+};
+
+struct client {
+	struct list_head link;
+	struct watch w;
+	uint64_t id;
+	struct ucred cred;
+	int pidfd;			/* pins the peer process */
+	uint64_t pid_ino;		/* its pidfs inode: who it is */
+	bool admin;			/* root or admin_group */
+	bool hello;
+	bool subscriber;
+	/* A reply held back until a session moves (WAIT, TAKE_STATE). */
+	Mig__Kind pending;
+	uint64_t pending_session;
+	Mig__State pending_state;
+	unsigned int sessions;		/* open sessions it takes part in */
+};
+
+struct vm {
+	struct list_head link;
+	struct watch owner;		/* owner's pidfd: readable at exit */
+	char id[MIG_ID_LEN];
+	char name[MIG_NAME_MAX];
+	char uuid[MIG_UUID_LEN];
+	pid_t owner_pid;
+	uid_t owner_uid;
+	uint64_t owner_ino;
+	bool owner_gone;
+	struct session *session;
+	unsigned int upgrades;
+	uint64_t registered_ms;
+};
+
+struct session {
+	struct list_head link;
+	uint64_t id;
+	struct vm *vm;			/* NULL once ended */
+	char vm_id[MIG_ID_LEN];
+	char vm_name[MIG_NAME_MAX];
+	Mig__State state;
+	struct client *source;
+	struct client *dest;
+	pid_t source_pid;
+	pid_t dest_pid;
+	unsigned int nregions;
+	struct mig_region regions[MIG_REGIONS_MAX];	/* fd -1 once handed */
+	int vm_fd;
+	uint8_t *blob;
+	size_t bloblen;
+	uint64_t mem_bytes;
+	uint64_t created_ms;
+	uint64_t updated_ms;
+	uint64_t deadline;		/* CLOCK_MONOTONIC ms */
+	int error;
+	char reason[MIG_REASON_MAX];
+};
+
+/* What a handler answers; storage for the reply lives here. */
+struct reply {
+	Mig__Response resp;
+	char msg[256];
+	int fds[MIG_FDS_MAX];
+	unsigned int nfds;
+	bool deferred;			/* answered later */
+	Mig__HelloReply hello;
+	Mig__VmInfo vm;
+	Mig__SessionInfo session;
+	Mig__Region regions[MIG_REGIONS_MAX];
+	Mig__Region *rp[MIG_REGIONS_MAX];
+	Mig__Handoff handoff;
+	Mig__Blob blob;
+	Mig__StatusInfo status;
+	void *heap;			/* freed after sending */
+};
+
+struct migrd {
+	struct config cfg;
+	int epfd;
+	struct watch listener;
+	struct watch signals;
+	struct watch procmon;
+	struct list_head clients;
+	struct list_head vms;
+	struct list_head sessions;	/* open */
+	struct list_head history;	/* ended, newest last */
+	unsigned int nclients, nvms, nsessions, nhistory;
+	uint64_t next_client, next_session;
+	uint64_t committed, aborted;
+	uint64_t started_ms;		/* CLOCK_MONOTONIC */
+	unsigned int held_fds;
+	gid_t admin_gid;
+	bool have_admin_gid;
+	bool stopping;
+};
+
+extern struct migrd migrd;
+
+#define HISTORY_MAX 64
+
+/* server.c */
+int server_init(void);
+int server_run(void);
+void server_fini(void);
+int watch_add(struct watch *w, uint32_t events);
+void watch_del(struct watch *w);
+void client_send(struct client *c, struct reply *rep);
+void reply_init(struct reply *rep, Mig__Kind kind);
+int reply_err(struct reply *rep, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* registry.c */
+int handle_register(struct client *c, Mig__Request *req, int *fds,
+		    unsigned int nfds, struct reply *rep);
+int handle_unregister(struct client *c, Mig__Request *req, int *fds,
+		      unsigned int nfds, struct reply *rep);
+struct vm *vm_find(const char *key);
+void vm_set_owner(struct vm *vm, int pidfd, pid_t pid, uid_t uid,
+		  uint64_t ino);
+void vm_destroy(struct vm *vm, const char *why);
+void vm_owner_exec(pid_t pid);
+void registry_fini(void);
+
+/* session.c */
+int handle_offer(struct client *c, Mig__Request *req, int *fds,
+		 unsigned int nfds, struct reply *rep);
+int handle_claim(struct client *c, Mig__Request *req, int *fds,
+		 unsigned int nfds, struct reply *rep);
+int handle_step(struct client *c, Mig__Request *req, int *fds,
+		unsigned int nfds, struct reply *rep);
+int handle_wait(struct client *c, Mig__Request *req, int *fds,
+		unsigned int nfds, struct reply *rep);
+struct session *session_find(uint64_t id, bool ended_too);
+int session_event(struct session *s, enum fsm_event ev, int err,
+		  const char *why);
+void session_client_lost(struct client *c);
+int session_timeouts(uint64_t now);	/* ms until the next deadline */
+void sessions_fini(void);
+
+/* query.c */
+int handle_status(struct client *c, Mig__Request *req, int *fds,
+		  unsigned int nfds, struct reply *rep);
+int handle_list(struct client *c, Mig__Request *req, int *fds,
+		unsigned int nfds, struct reply *rep);
+int handle_show(struct client *c, Mig__Request *req, int *fds,
+		unsigned int nfds, struct reply *rep);
+int handle_subscribe(struct client *c, Mig__Request *req, int *fds,
+		     unsigned int nfds, struct reply *rep);
+void vm_info(Mig__VmInfo *out, const struct vm *vm);
+void session_info(Mig__SessionInfo *out, const struct session *s,
+		  Mig__Region *rs, Mig__Region **rp);
+void event_vm(const char *what, const struct vm *vm);
+void event_session(const struct session *s);
+
+/* procmon.c */
+int procmon_init(void);
+void procmon_fini(void);
+
+#endif /* MIGRD_H */

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Process events from the kernel's proc connector, through libnl-3: an
+ * owner that executes a new program is no longer the VMM management
+ * registered, so its registration ends. Exit is caught by the owner's
+ * pidfd already; exec is the one event only the connector reports.
+ * Needs CAP_NET_ADMIN; without it migrd runs with exit detection only.
+ */
+#include <errno.h>
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "log.h"
+#include "migrd.h"
+
+static struct nl_sock *sk;
+
+static int on_message(struct nl_msg *msg, void *arg)
+{
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct cn_msg *cn;
+	struct proc_event *ev;
+
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*cn) + sizeof(*ev)))
+		return NL_SKIP;
+	cn = nlmsg_data(nlh);
+	if (cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC)
+		return NL_SKIP;
+	ev = (struct proc_event *)cn->data;
+	if (ev->what == PROC_EVENT_EXEC)
+		vm_owner_exec(ev->event_data.exec.process_tgid);
+	/* Connector messages are NLMSG_DONE: skip libnl's own handling,
+	 * which would take them for the end of a dump. */
+	return NL_SKIP;
+}
+
+static void procmon_event(struct watch *w, uint32_t events)
+{
+	int r = nl_recvmsgs_default(sk);
+
+	if (r < 0 && r != -NLE_AGAIN)
+		log_debug("proc connector: %s", nl_geterror(r));
+}
+
+static int subscribe(void)
+{
+	struct {
+		struct cn_msg cn;
+		enum proc_cn_mcast_op op;
+	} __attribute__((packed)) req = {
+		.cn.id = { .idx = CN_IDX_PROC, .val = CN_VAL_PROC },
+		.cn.len = sizeof(enum proc_cn_mcast_op),
+		.op = PROC_CN_MCAST_LISTEN,
+	};
+
+	return nl_send_simple(sk, NLMSG_DONE, 0, &req, sizeof(req));
+}
+
+int procmon_init(void)
+{
+	int r;
+
+	sk = nl_socket_alloc();
+	if (!sk)
+		return -ENOMEM;
+	nl_socket_disable_seq_check(sk);
+	nl_socket_disable_auto_ack(sk);
+	r = nl_connect(sk, NETLINK_CONNECTOR);
+	if (!r)
+		r = nl_socket_add_membership(sk, CN_IDX_PROC);
+	if (!r)
+		r = subscribe() < 0 ? -NLE_PERM : 0;
+	if (!r)
+		r = nl_socket_set_nonblocking(sk);
+	if (!r)
+		r = nl_socket_modify_cb(sk, NL_CB_MSG_IN, NL_CB_CUSTOM,
+					on_message, NULL);
+	if (r) {
+		log_debug("proc connector: %s", nl_geterror(r));
+		procmon_fini();
+		return -EPERM;
+	}
+	migrd.procmon.fd = nl_socket_get_fd(sk);
+	migrd.procmon.fn = procmon_event;
+	return watch_add(&migrd.procmon, EPOLLIN);
+}
+
+void procmon_fini(void)
+{
+	if (!sk)
+		return;
+	if (migrd.procmon.fd >= 0)
+		watch_del(&migrd.procmon);
+	migrd.procmon.fd = -1;
+	nl_socket_free(sk);
+	sk = NULL;
+}

@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The listening socket, the epoll loop, and the life of a client
+ * connection: who it is (SO_PEERCRED, pinned by a pidfd), reading one
+ * request per datagram, dispatching it, and sending the reply.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "migrd.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+struct migrd migrd;
+
+static uint8_t rxbuf[MIG_MSG_MAX];
+
+int watch_add(struct watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	if (epoll_ctl(migrd.epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+void watch_del(struct watch *w)
+{
+	if (w->fd >= 0)
+		epoll_ctl(migrd.epfd, EPOLL_CTL_DEL, w->fd, NULL);
+}
+
+void reply_init(struct reply *rep, Mig__Kind kind)
+{
+	memset(rep, 0, sizeof(*rep));
+	mig__response__init(&rep->resp);
+	rep->resp.has_kind = true;
+	rep->resp.kind = kind;
+}
+
+int reply_err(struct reply *rep, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rep->msg, sizeof(rep->msg), fmt, ap);
+	va_end(ap);
+	rep->resp.has_error = true;
+	rep->resp.error = (uint32_t)-err;
+	rep->resp.message = rep->msg;
+	return err;
+}
+
+/*
+ * A reply that cannot be queued means the peer stopped reading; it cannot
+ * be served any more. Shut the socket so the loop sees the hangup and
+ * cleans up through the one path every dead client takes.
+ */
+void client_send(struct client *c, struct reply *rep)
+{
+	int r = mig_send_response(c->w.fd, &rep->resp, rep->fds, rep->nfds);
+
+	mig_close_fds(rep->fds, rep->nfds);
+	rep->nfds = 0;
+	free(rep->heap);
+	rep->heap = NULL;
+	if (r) {
+		log_info("client %llu (pid %d): cannot send: %s; dropping it",
+			 (unsigned long long)c->id, c->cred.pid, strerror(-r));
+		shutdown(c->w.fd, SHUT_RDWR);
+	}
+}
+
+static int handle_hello(struct client *c, Mig__Request *req, int *fds,
+			unsigned int nfds, struct reply *rep)
+{
+	static char server[] = "migrd " PACKAGE_VERSION;
+
+	if (!req->hello || !req->hello->has_version)
+		return reply_err(rep, -EINVAL, "HELLO needs a version.");
+	if (req->hello->version < 1)
+		return reply_err(rep, -EPROTO,
+				 "Protocol version %u is not supported.",
+				 req->hello->version);
+	c->hello = true;
+	mig__hello_reply__init(&rep->hello);
+	rep->hello.has_version = rep->hello.has_features = true;
+	rep->hello.version = MIG_PROTOCOL_VERSION;
+	rep->hello.features = 0;
+	rep->hello.server = server;
+	rep->resp.hello = &rep->hello;
+	log_debug("client %llu: hello from %s (pid %d uid %u)",
+		  (unsigned long long)c->id,
+		  req->hello->client ? req->hello->client : "?",
+		  c->cred.pid, c->cred.uid);
+	return 0;
+}
+
+typedef int (*handler_fn)(struct client *c, Mig__Request *req, int *fds,
+			  unsigned int nfds, struct reply *rep);
+
+static const struct handler {
+	handler_fn fn;
+	bool admin;			/* management operation */
+} handlers[] = {
+	[MIG__KIND__HELLO]	= { handle_hello },
+	[MIG__KIND__REGISTER]	= { handle_register, true },
+	[MIG__KIND__UNREGISTER]	= { handle_unregister, true },
+	[MIG__KIND__OFFER]	= { handle_offer },
+	[MIG__KIND__CLAIM]	= { handle_claim },
+	[MIG__KIND__READY]	= { handle_step },
+	[MIG__KIND__STATE]	= { handle_step },
+	[MIG__KIND__TAKE_STATE]	= { handle_wait },
+	[MIG__KIND__COMMIT]	= { handle_step },
+	[MIG__KIND__ABORT]	= { handle_step },
+	[MIG__KIND__WAIT]	= { handle_wait },
+	[MIG__KIND__STATUS]	= { handle_status },
+	[MIG__KIND__LIST]	= { handle_list },
+	[MIG__KIND__SHOW]	= { handle_show },
+	[MIG__KIND__SUBSCRIBE]	= { handle_subscribe },
+};
+
+static int dispatch(struct client *c, Mig__Request *req, int *fds,
+		    unsigned int nfds, struct reply *rep)
+{
+	const struct handler *h = NULL;
+
+	if (req->has_kind && (unsigned int)req->kind < ARRAY_SIZE(handlers))
+		h = &handlers[req->kind];
+	if (!h || !h->fn)
+		return reply_err(rep, -EOPNOTSUPP,
+				 "Request kind %d is not supported.",
+				 req->has_kind ? (int)req->kind : -1);
+	if (!c->hello && req->kind != MIG__KIND__HELLO)
+		return reply_err(rep, -EPROTO,
+				 "The first request must be HELLO.");
+	if (c->subscriber)
+		return reply_err(rep, -EINVAL,
+				 "This connection is an event stream; open another one for requests.");
+	if (c->pending != MIG__KIND__EMPTY)
+		return reply_err(rep, -EINPROGRESS,
+				 "A request is already waiting on this connection.");
+	if (h->admin && !c->admin)
+		return reply_err(rep, -EPERM,
+				 "Only root or the admin group may register or unregister VMs.");
+	return h->fn(c, req, fds, nfds, rep);
+}
+
+static void client_free(struct client *c)
+{
+	session_client_lost(c);
+	watch_del(&c->w);
+	close(c->w.fd);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	list_del(&c->link);
+	migrd.nclients--;
+	log_debug("client %llu (pid %d) gone", (unsigned long long)c->id,
+		  c->cred.pid);
+	free(c);
+}
+
+static void client_read(struct client *c)
+{
+	int fds[MIG_FDS_MAX];
+	Mig__Request *req;
+	struct reply rep;
+	unsigned int nfds;
+	ssize_t len;
+	int r;
+
+	len = mig_wire_recv(c->w.fd, rxbuf, fds, &nfds, MSG_DONTWAIT);
+	if (len == -EAGAIN)
+		return;
+	if (len == 0 || len == -ECONNRESET) {
+		client_free(c);
+		return;
+	}
+	reply_init(&rep, MIG__KIND__EMPTY);
+	if (len < 0) {
+		reply_err(&rep, (int)len, "Malformed datagram: %s.",
+			  strerror((int)-len));
+		goto send;
+	}
+	r = mig_decode_request(rxbuf, (size_t)len, fds, nfds, &req);
+	if (r) {
+		reply_err(&rep, r,
+			  "Malformed request: not a valid message, or its fds do not match its fd indexes.");
+		goto send;
+	}
+	rep.resp.kind = req->has_kind ? req->kind : MIG__KIND__EMPTY;
+	r = dispatch(c, req, fds, nfds, &rep);
+	mig_close_fds(fds, nfds);
+	mig__request__free_unpacked(req, NULL);
+	if (r < 0 && !rep.resp.has_error)
+		reply_err(&rep, r, "%s.", strerror(-r));
+	if (r < 0)
+		log_debug("client %llu: kind %d refused: %s",
+			  (unsigned long long)c->id, rep.resp.kind, rep.msg);
+	if (rep.deferred)
+		return;
+send:
+	client_send(c, &rep);
+}
+
+static void client_event(struct watch *w, uint32_t events)
+{
+	struct client *c = container_of(w, struct client, w);
+
+	if (events & EPOLLIN)
+		client_read(c);
+	else if (events & (EPOLLHUP | EPOLLERR))
+		client_free(c);
+}
+
+/* root, or a member of admin_group by primary or supplementary group. */
+static bool peer_is_admin(int fd, const struct ucred *cred)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
+	if (cred->uid == 0)
+		return true;
+	if (!migrd.have_admin_gid)
+		return false;
+	if (cred->gid == migrd.admin_gid)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == migrd.admin_gid)
+			return true;
+	return false;
+}
+
+/*
+ * The peer's pidfd, taken at connect time by the kernel (SO_PEERPIDFD),
+ * names the very process that connected, even if it has since exited
+ * and its pid been reused. pidfd_open() is the fallback for old kernels.
+ */
+static int peer_pidfd(int fd, pid_t pid)
+{
+	socklen_t len = sizeof(int);
+	int pidfd;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0)
+		return pidfd;
+	return mig_pidfd_open(pid);
+}
+
+static void client_accept(struct watch *w, uint32_t events)
+{
+	struct client *c;
+	socklen_t len;
+	int fd;
+
+	fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto fail;
+	c->pidfd = -1;
+	len = sizeof(c->cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0)
+		goto fail;
+	c->pidfd = peer_pidfd(fd, c->cred.pid);
+	if (c->pidfd < 0 || mig_pidfd_ino(c->pidfd, &c->pid_ino) < 0) {
+		log_warn("cannot pin the process of pid %d; refusing it",
+			 c->cred.pid);
+		goto fail;
+	}
+	c->w.fd = fd;
+	c->w.fn = client_event;
+	c->id = ++migrd.next_client;
+	c->admin = peer_is_admin(fd, &c->cred);
+	if (watch_add(&c->w, EPOLLIN) < 0)
+		goto fail;
+	list_add_tail(&c->link, &migrd.clients);
+	migrd.nclients++;
+	log_debug("client %llu: pid %d uid %u%s", (unsigned long long)c->id,
+		  c->cred.pid, c->cred.uid, c->admin ? " (admin)" : "");
+	return;
+fail:
+	if (c && c->pidfd >= 0)
+		close(c->pidfd);
+	free(c);
+	close(fd);
+}
+
+static void on_signal(struct watch *w, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	if (read(w->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	log_notice("signal %u: shutting down", si.ssi_signo);
+	migrd.stopping = true;
+}
+
+/* A socket file nobody answers on is left over from a crash: reuse it. */
+static int claim_socket_path(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	mig_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (r == 0) {
+		log_err("another migrd is already serving %s", path);
+		return -EADDRINUSE;
+	}
+	if (errno == ECONNREFUSED)
+		unlink(path);
+	return 0;
+}
+
+static int lookup_group(const char *name, gid_t *gid)
+{
+	struct group *g = getgrnam(name);
+
+	if (!g) {
+		log_err("group %s does not exist", name);
+		return -ENOENT;
+	}
+	*gid = g->gr_gid;
+	return 0;
+}
+
+static int setup_listener(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = migrd.cfg.socket;
+	char dir[sizeof(sa.sun_path)], *slash;
+	gid_t gid;
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	mig_strlcpy(dir, path, sizeof(dir));
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			log_warn("cannot create %s: %m", dir);
+	}
+	r = claim_socket_path(path);
+	if (r)
+		return r;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, migrd.cfg.socket_mode) < 0)
+		goto fail;
+	if (migrd.cfg.socket_group[0]) {
+		r = lookup_group(migrd.cfg.socket_group, &gid);
+		if (r)
+			goto fail_r;
+		if (chown(path, (uid_t)-1, gid) < 0)
+			goto fail;
+	}
+	if (listen(fd, 64) < 0)
+		goto fail;
+	migrd.listener.fd = fd;
+	migrd.listener.fn = client_accept;
+	return watch_add(&migrd.listener, EPOLLIN);
+fail:
+	r = -errno;
+fail_r:
+	log_err("cannot listen on %s: %s", path, strerror(-r));
+	close(fd);
+	return r;
+}
+
+static int setup_signals(void)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	migrd.signals.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (migrd.signals.fd < 0)
+		return -errno;
+	migrd.signals.fn = on_signal;
+	return watch_add(&migrd.signals, EPOLLIN);
+}
+
+int server_init(void)
+{
+	int r;
+
+	list_init(&migrd.clients);
+	list_init(&migrd.vms);
+	list_init(&migrd.sessions);
+	list_init(&migrd.history);
+	migrd.listener.fd = migrd.signals.fd = migrd.procmon.fd = -1;
+	migrd.started_ms = mig_mono_ms();
+	if (migrd.cfg.admin_group[0]) {
+		r = lookup_group(migrd.cfg.admin_group, &migrd.admin_gid);
+		if (r)
+			return r;
+		migrd.have_admin_gid = true;
+	}
+	migrd.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (migrd.epfd < 0)
+		return -errno;
+	r = setup_signals();
+	if (!r)
+		r = setup_listener();
+	if (!r && procmon_init() < 0)
+		log_warn("process events unavailable (needs CAP_NET_ADMIN): an owner that execs keeps its registration until it exits");
+	return r;
+}
+
+/*
+ * One event per epoll_wait: a callback may free objects (a client, a VM
+ * and its pidfd watch) whose events would still sit later in a batch.
+ */
+int server_run(void)
+{
+	struct epoll_event ev;
+	int timeout, n;
+
+	log_notice("migrd %s listening on %s", PACKAGE_VERSION,
+		   migrd.cfg.socket);
+	while (!migrd.stopping) {
+		timeout = session_timeouts(mig_mono_ms());
+		n = epoll_wait(migrd.epfd, &ev, 1, timeout);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0) {
+			struct watch *w = ev.data.ptr;
+
+			w->fn(w, ev.events);
+		}
+	}
+	return 0;
+}
+
+/*
+ * Shutting down aborts every open session before the clients go, so each
+ * source hears "aborted" and keeps running its guest.
+ */
+void server_fini(void)
+{
+	struct client *c, *tmp;
+
+	sessions_fini();
+	list_for_each_entry_safe(c, tmp, &migrd.clients, link)
+		client_free(c);
+	registry_fini();
+	procmon_fini();
+	if (migrd.listener.fd >= 0) {
+		close(migrd.listener.fd);
+		unlink(migrd.cfg.socket);
+	}
+	if (migrd.signals.fd >= 0)
+		close(migrd.signals.fd);
+	if (migrd.epfd >= 0)
+		close(migrd.epfd);
+}

@@ -1,0 +1,598 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Sessions: one handoff of one VM from a source to a destination. migrd
+ * holds the source's fds only from OFFER to CLAIM (then they move to the
+ * destination) and the state blob only from STATE to TAKE_STATE. The
+ * source keeps its own fds throughout, so no failure here loses memory.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "migrd.h"
+
+#define PAGE 4096ULL
+
+struct session *session_find(uint64_t id, bool ended_too)
+{
+	struct session *s;
+
+	list_for_each_entry(s, &migrd.sessions, link)
+		if (s->id == id)
+			return s;
+	if (ended_too)
+		list_for_each_entry(s, &migrd.history, link)
+			if (s->id == id)
+				return s;
+	return NULL;
+}
+
+/* Find an open session or explain, in the reply, why there is none. */
+static struct session *target_session(uint64_t id, bool has, struct reply *rep)
+{
+	struct session *s;
+
+	if (!has) {
+		reply_err(rep, -EINVAL, "The request names no session.");
+		return NULL;
+	}
+	s = session_find(id, true);
+	if (!s)
+		reply_err(rep, -ENOENT, "There is no session %llu.",
+			  (unsigned long long)id);
+	else if (fsm_final(s->state))
+		reply_err(rep, -ESTALE, "Session %llu has already %s.",
+			  (unsigned long long)id,
+			  mig_state_name((enum mig_state)s->state));
+	return s && !fsm_final(s->state) ? s : NULL;
+}
+
+static void drop_fds(struct session *s)
+{
+	for (unsigned int i = 0; i < s->nregions; i++) {
+		if (s->regions[i].fd >= 0)
+			migrd.held_fds--;
+		mig_close_fds(&s->regions[i].fd, 1);
+	}
+	if (s->vm_fd >= 0)
+		migrd.held_fds--;
+	mig_close_fds(&s->vm_fd, 1);
+	free(s->blob);
+	s->blob = NULL;
+	s->bloblen = 0;
+}
+
+static void set_deadline(struct session *s)
+{
+	unsigned int ms;
+
+	switch (s->state) {
+	case MIG__STATE__OFFERED:
+		ms = migrd.cfg.offer_timeout_ms;
+		break;
+	case MIG__STATE__SWITCHING:
+		ms = migrd.cfg.switch_timeout_ms;
+		break;
+	default:
+		ms = migrd.cfg.prepare_timeout_ms;
+		break;
+	}
+	s->deadline = mig_mono_ms() + ms;
+}
+
+static void history_add(struct session *s)
+{
+	list_del(&s->link);
+	list_add_tail(&s->link, &migrd.history);
+	migrd.nsessions--;
+	if (++migrd.nhistory > HISTORY_MAX) {
+		struct session *old = list_entry(migrd.history.next,
+						 struct session, link);
+
+		list_del(&old->link);
+		free(old);
+		migrd.nhistory--;
+	}
+}
+
+/* The destination becomes the owner: the identity moves with the guest. */
+static void commit_owner(struct session *s)
+{
+	struct client *d = s->dest;
+	int pidfd = dup(d->pidfd);
+
+	if (pidfd < 0) {
+		log_err("VM %s: cannot hold the new owner: %m", s->vm_name);
+		return;
+	}
+	vm_set_owner(s->vm, pidfd, d->cred.pid, d->cred.uid, d->pid_ino);
+	s->vm->upgrades++;
+}
+
+static void session_end(struct session *s)
+{
+	struct vm *vm = s->vm;
+
+	drop_fds(s);
+	if (s->source)
+		s->source->sessions--;
+	if (s->dest)
+		s->dest->sessions--;
+	if (s->state == MIG__STATE__COMMITTED) {
+		migrd.committed++;
+		commit_owner(s);
+	} else {
+		migrd.aborted++;
+	}
+	vm->session = NULL;
+	s->vm = NULL;
+	history_add(s);
+	/* An owner that died mid-switchover and whose successor did not
+	 * commit leaves a VM nobody runs. */
+	if (vm->owner_gone)
+		vm_destroy(vm, "owner process gone and no successor committed");
+}
+
+static void notify_waiters(struct session *s);
+
+int session_event(struct session *s, enum fsm_event ev, int err,
+		  const char *why)
+{
+	Mig__State next;
+	int r = fsm_next(s->state, ev, &next);
+
+	if (r)
+		return r;
+	if (next == s->state)
+		return 0;
+	log_info("session %llu (VM %s): %s -> %s on %s%s%s",
+		 (unsigned long long)s->id, s->vm_name,
+		 mig_state_name((enum mig_state)s->state),
+		 mig_state_name((enum mig_state)next), fsm_event_name(ev),
+		 why ? ": " : "", why ? why : "");
+	s->state = next;
+	s->updated_ms = mig_now_ms();
+	if (next == MIG__STATE__ABORTED) {
+		s->error = err;
+		mig_strlcpy(s->reason, why, sizeof(s->reason));
+	}
+	if (fsm_final(next))
+		session_end(s);
+	else
+		set_deadline(s);
+	event_session(s);
+	notify_waiters(s);
+	return 0;
+}
+
+static int check_region(const Mig__Region *r, const int *fds,
+			struct reply *rep, unsigned int i)
+{
+	struct mig_fd_info fi;
+	enum mig_fd_kind want;
+
+	if (!r->has_kind || (r->kind != MIG__REGION_KIND__GMEM &&
+			     r->kind != MIG__REGION_KIND__MEMFD))
+		return reply_err(rep, -EINVAL,
+				 "Region %u has no valid kind (gmem or memfd).",
+				 i);
+	if (!r->has_size || !r->size || r->size % PAGE || r->gpa % PAGE ||
+	    r->offset % PAGE || r->gpa + r->size < r->gpa ||
+	    r->offset + r->size < r->offset)
+		return reply_err(rep, -EINVAL,
+				 "Region %u is empty, not page-aligned or wraps around.",
+				 i);
+	if (r->name && strlen(r->name) >= MIG_NAME_MAX)
+		return reply_err(rep, -ENAMETOOLONG,
+				 "Region %u has a name longer than 63 bytes.",
+				 i);
+	if (mig_fd_classify(fds[r->fd], &fi) < 0)
+		return reply_err(rep, -EBADF, "Region %u: its fd is unusable.",
+				 i);
+	want = r->kind == MIG__REGION_KIND__GMEM ? MIG_FD_GMEM : MIG_FD_MEMFD;
+	if (fi.kind != want)
+		return reply_err(rep, -EBADF,
+				 "Region %u claims to be %s but its fd is %s.",
+				 i, want == MIG_FD_GMEM ? "gmem" : "memfd",
+				 mig_fd_kind_name(fi.kind));
+	if (!fi.writable)
+		return reply_err(rep, -EBADF,
+				 "Region %u: its fd is not open read-write.", i);
+	if (r->offset + r->size > fi.size)
+		return reply_err(rep, -EINVAL,
+				 "Region %u reaches past the end of its fd.", i);
+	return 0;
+}
+
+static int check_regions(const Mig__Offer *o, const int *fds,
+			 struct reply *rep)
+{
+	if (o->n_regions == 0 || o->n_regions > MIG_REGIONS_MAX)
+		return reply_err(rep, -EINVAL,
+				 "An offer needs 1 to %d regions.",
+				 MIG_REGIONS_MAX);
+	for (size_t i = 0; i < o->n_regions; i++) {
+		const Mig__Region *a = o->regions[i];
+		int r = check_region(a, fds, rep, (unsigned int)i);
+
+		if (r)
+			return r;
+		for (size_t j = 0; j < i; j++) {
+			const Mig__Region *b = o->regions[j];
+
+			if (a->gpa < b->gpa + b->size &&
+			    b->gpa < a->gpa + a->size)
+				return reply_err(rep, -EINVAL,
+						 "Regions %zu and %zu overlap in guest-physical memory.",
+						 j, i);
+		}
+	}
+	return 0;
+}
+
+static int check_vm_fd(const Mig__Offer *o, const int *fds, struct reply *rep)
+{
+	struct mig_fd_info fi;
+
+	if (!o->has_vm_fd || o->vm_fd < 0)
+		return 0;
+	if (mig_fd_classify(fds[o->vm_fd], &fi) < 0 ||
+	    fi.kind != MIG_FD_KVM_VM)
+		return reply_err(rep, -EBADF,
+				 "The VM fd offered is not a KVM VM fd.");
+	return 0;
+}
+
+static int check_offer(struct client *c, const Mig__Offer *o, struct vm *vm,
+		       const int *fds, struct reply *rep)
+{
+	int r;
+
+	if (!vm)
+		return reply_err(rep, -ENOENT, "No VM named %s is registered.",
+				 o->vm ? o->vm : "(none)");
+	if (c->pid_ino != vm->owner_ino || vm->owner_gone)
+		return reply_err(rep, -EPERM,
+				 "Only the registered owner process of VM %s may offer it.",
+				 vm->name);
+	if (vm->session)
+		return reply_err(rep, -EBUSY,
+				 "VM %s already has session %llu open.",
+				 vm->name, (unsigned long long)vm->session->id);
+	if (c->sessions >= migrd.cfg.max_sessions_per_client)
+		return reply_err(rep, -EMFILE,
+				 "This connection has max_sessions_per_client sessions open.");
+	r = check_regions(o, fds, rep);
+	return r ? r : check_vm_fd(o, fds, rep);
+}
+
+static void take_regions(struct session *s, const Mig__Offer *o, int *fds)
+{
+	for (size_t i = 0; i < o->n_regions; i++) {
+		const Mig__Region *w = o->regions[i];
+		struct mig_region *r = &s->regions[i];
+
+		mig_region_from_wire(r, w);
+		r->fd = fds[w->fd];
+		fds[w->fd] = -1;
+		s->mem_bytes += r->size;
+		migrd.held_fds++;
+	}
+	s->nregions = (unsigned int)o->n_regions;
+	s->vm_fd = -1;
+	if (o->has_vm_fd && o->vm_fd >= 0) {
+		s->vm_fd = fds[o->vm_fd];
+		fds[o->vm_fd] = -1;
+		migrd.held_fds++;
+	}
+}
+
+static void reply_session(struct reply *rep, const struct session *s)
+{
+	session_info(&rep->session, s, rep->regions, rep->rp);
+	rep->resp.session = &rep->session;
+}
+
+int handle_offer(struct client *c, Mig__Request *req, int *fds,
+		 unsigned int nfds, struct reply *rep)
+{
+	const Mig__Offer *o = req->offer;
+	struct session *s;
+	struct vm *vm;
+	int r;
+
+	if (!o)
+		return reply_err(rep, -EINVAL, "OFFER needs an offer.");
+	vm = vm_find(o->vm);
+	r = check_offer(c, o, vm, fds, rep);
+	if (r)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->id = ++migrd.next_session;
+	s->vm = vm;
+	mig_strlcpy(s->vm_id, vm->id, sizeof(s->vm_id));
+	mig_strlcpy(s->vm_name, vm->name, sizeof(s->vm_name));
+	take_regions(s, o, fds);
+	s->state = MIG__STATE__OFFERED;
+	s->source = c;
+	s->source_pid = c->cred.pid;
+	s->created_ms = s->updated_ms = mig_now_ms();
+	set_deadline(s);
+	c->sessions++;
+	vm->session = s;
+	list_add_tail(&s->link, &migrd.sessions);
+	migrd.nsessions++;
+	log_info("session %llu: VM %s offered by pid %d, %u regions, %llu bytes",
+		 (unsigned long long)s->id, vm->name, c->cred.pid, s->nregions,
+		 (unsigned long long)s->mem_bytes);
+	reply_session(rep, s);
+	event_session(s);
+	return 0;
+}
+
+/* Move the session's fds into the reply: from here migrd holds none. */
+static void handoff_fds(struct session *s, struct reply *rep)
+{
+	mig__handoff__init(&rep->handoff);
+	rep->handoff.has_vm_fd = true;
+	rep->handoff.vm_fd = -1;
+	if (s->vm_fd >= 0) {
+		rep->handoff.vm_fd = (int32_t)rep->nfds;
+		rep->fds[rep->nfds++] = s->vm_fd;
+		s->vm_fd = -1;
+		migrd.held_fds--;
+	}
+	session_info(&rep->session, s, rep->regions, rep->rp);
+	for (unsigned int i = 0; i < s->nregions; i++) {
+		rep->regions[i].has_fd = true;
+		rep->regions[i].fd = (int32_t)rep->nfds;
+		rep->fds[rep->nfds++] = s->regions[i].fd;
+		s->regions[i].fd = -1;
+		migrd.held_fds--;
+	}
+	rep->handoff.n_regions = s->nregions;
+	rep->handoff.regions = rep->rp;
+	rep->resp.handoff = &rep->handoff;
+}
+
+int handle_claim(struct client *c, Mig__Request *req, int *fds,
+		 unsigned int nfds, struct reply *rep)
+{
+	const Mig__Claim *cl = req->claim;
+	struct session *s;
+	int r;
+
+	s = target_session(cl ? cl->session : 0, cl && cl->has_session, rep);
+	if (!s)
+		return -(int)rep->resp.error;
+	if (c->cred.uid != 0 && c->cred.uid != s->vm->owner_uid)
+		return reply_err(rep, -EPERM,
+				 "Only root or the user running VM %s may claim its memory.",
+				 s->vm_name);
+	if (c == s->source)
+		return reply_err(rep, -EINVAL,
+				 "A source cannot claim its own session.");
+	if (c->sessions >= migrd.cfg.max_sessions_per_client)
+		return reply_err(rep, -EMFILE,
+				 "This connection has max_sessions_per_client sessions open.");
+	if (s->state != MIG__STATE__OFFERED)
+		return reply_err(rep, -EBUSY,
+				 "Session %llu was already claimed by pid %d.",
+				 (unsigned long long)s->id, s->dest_pid);
+	handoff_fds(s, rep);
+	s->dest = c;
+	s->dest_pid = c->cred.pid;
+	c->sessions++;
+	r = session_event(s, EV_CLAIM, 0, NULL);
+	return r;
+}
+
+static bool may_act(const struct client *c, const struct session *s,
+		    Mig__Kind kind)
+{
+	switch (kind) {
+	case MIG__KIND__READY:
+	case MIG__KIND__COMMIT:
+		return c == s->dest;
+	case MIG__KIND__STATE:
+		return c == s->source;
+	case MIG__KIND__ABORT:
+		return c == s->source || c == s->dest || c->admin;
+	default:
+		return false;
+	}
+}
+
+static const enum fsm_event step_event[] = {
+	[MIG__KIND__READY] = EV_READY,
+	[MIG__KIND__STATE] = EV_STATE,
+	[MIG__KIND__COMMIT] = EV_COMMIT,
+	[MIG__KIND__ABORT] = EV_ABORT,
+};
+
+static int keep_state(struct session *s, const Mig__Blob *b,
+		      struct reply *rep)
+{
+	if (!b || !b->has_data)
+		return reply_err(rep, -EINVAL, "STATE carries no state.");
+	if (b->data.len > MIG_STATE_MAX)
+		return reply_err(rep, -EMSGSIZE,
+				 "The state blob is larger than %d bytes.",
+				 MIG_STATE_MAX);
+	s->blob = malloc(b->data.len ? b->data.len : 1);
+	if (!s->blob)
+		return -ENOMEM;
+	memcpy(s->blob, b->data.data, b->data.len);
+	s->bloblen = b->data.len;
+	return 0;
+}
+
+/* READY, STATE, COMMIT and ABORT: one event each on a named session. */
+int handle_step(struct client *c, Mig__Request *req, int *fds,
+		unsigned int nfds, struct reply *rep)
+{
+	enum fsm_event ev = step_event[req->kind];
+	const Mig__Target *t = req->target;
+	uint64_t id = req->state ? req->state->session : t ? t->session : 0;
+	bool has = req->state ? req->state->has_session : t && t->has_session;
+	char why[MIG_REASON_MAX];
+	struct session *s;
+	int r;
+
+	s = target_session(id, has, rep);
+	if (!s)
+		return -(int)rep->resp.error;
+	if (!may_act(c, s, req->kind))
+		return reply_err(rep, -EPERM,
+				 "This connection plays no part in session %llu that allows that step.",
+				 (unsigned long long)id);
+	if (req->kind == MIG__KIND__STATE && s->state == MIG__STATE__READY_TO_SWITCH) {
+		r = keep_state(s, req->state, rep);
+		if (r)
+			return r;
+	}
+	snprintf(why, sizeof(why), "%s by pid %d",
+		 req->reason ? req->reason : "requested", c->cred.pid);
+	r = session_event(s, ev, ECANCELED,
+			  req->kind == MIG__KIND__ABORT ? why : NULL);
+	if (r)
+		return reply_err(rep, r,
+				 "Session %llu is %s; that step is out of order.",
+				 (unsigned long long)id,
+				 mig_state_name((enum mig_state)s->state));
+	reply_session(rep, s);
+	return 0;
+}
+
+/*
+ * Answer a WAIT or TAKE_STATE now if the session allows: 0 answered, < 0
+ * refused (both with rep filled), 1 to keep waiting.
+ */
+static int wait_eval(struct client *c, struct session *s, Mig__Kind kind,
+		     Mig__State want, struct reply *rep)
+{
+	if (s->state == MIG__STATE__ABORTED)
+		return reply_err(rep, -ECANCELED,
+				 "Session %llu was aborted: %s.",
+				 (unsigned long long)s->id, s->reason);
+	if (kind == MIG__KIND__WAIT) {
+		if (s->state < want)
+			return 1;
+		reply_session(rep, s);
+		return 0;
+	}
+	if (!s->blob)
+		return s->state < MIG__STATE__SWITCHING ? 1 :
+			reply_err(rep, -ENODATA,
+				  "The state of session %llu was already taken.",
+				  (unsigned long long)s->id);
+	mig__blob__init(&rep->blob);
+	rep->blob.has_session = rep->blob.has_data = true;
+	rep->blob.session = s->id;
+	rep->blob.data.data = s->blob;
+	rep->blob.data.len = s->bloblen;
+	rep->resp.state = &rep->blob;
+	rep->heap = s->blob;	/* freed once sent: taken exactly once */
+	s->blob = NULL;
+	return 0;
+}
+
+static void notify_waiters(struct session *s)
+{
+	struct client *c;
+
+	list_for_each_entry(c, &migrd.clients, link) {
+		struct reply rep;
+
+		if (c->pending == MIG__KIND__EMPTY ||
+		    c->pending_session != s->id)
+			continue;
+		reply_init(&rep, c->pending);
+		if (wait_eval(c, s, c->pending, c->pending_state, &rep) == 1)
+			continue;
+		c->pending = MIG__KIND__EMPTY;
+		client_send(c, &rep);
+	}
+}
+
+int handle_wait(struct client *c, Mig__Request *req, int *fds,
+		unsigned int nfds, struct reply *rep)
+{
+	bool take = req->kind == MIG__KIND__TAKE_STATE;
+	const Mig__Wait *w = req->wait;
+	const Mig__Target *t = req->target;
+	uint64_t id = take ? (t ? t->session : 0) : (w ? w->session : 0);
+	struct session *s = session_find(id, true);
+	Mig__State want = w && w->has_state ? w->state : MIG__STATE__NONE;
+	int r;
+
+	if (!s)
+		return reply_err(rep, -ENOENT, "There is no session %llu.",
+				 (unsigned long long)id);
+	if (take ? c != s->dest :
+	    (c != s->source && c != s->dest && !c->admin))
+		return reply_err(rep, -EPERM,
+				 "This connection plays no part in session %llu.",
+				 (unsigned long long)id);
+	if (!take && (want < MIG__STATE__OFFERED ||
+		      want > MIG__STATE__COMMITTED))
+		return reply_err(rep, -EINVAL, "WAIT names no state to wait for.");
+	r = wait_eval(c, s, req->kind, want, rep);
+	if (r != 1)
+		return r;
+	c->pending = req->kind;
+	c->pending_session = id;
+	c->pending_state = want;
+	rep->deferred = true;
+	return 0;
+}
+
+void session_client_lost(struct client *c)
+{
+	struct session *s, *tmp;
+
+	list_for_each_entry_safe(s, tmp, &migrd.sessions, link) {
+		if (s->source == c) {
+			s->source = NULL;
+			session_event(s, EV_SOURCE_LOST, ECONNRESET,
+				      "source connection lost");
+		}
+		if (s->dest == c) {
+			s->dest = NULL;
+			session_event(s, EV_DEST_LOST, ECONNRESET,
+				      "destination connection lost");
+		}
+	}
+}
+
+int session_timeouts(uint64_t now)
+{
+	struct session *s, *tmp;
+	uint64_t next = UINT64_MAX;
+
+	list_for_each_entry_safe(s, tmp, &migrd.sessions, link) {
+		if (s->deadline <= now)
+			session_event(s, EV_TIMEOUT, ETIMEDOUT, "timed out");
+		else if (s->deadline < next)
+			next = s->deadline;
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	return (int)(next - now);
+}
+
+void sessions_fini(void)
+{
+	struct session *s, *tmp;
+
+	list_for_each_entry_safe(s, tmp, &migrd.sessions, link)
+		session_event(s, EV_ABORT, ECANCELED, "migrd is shutting down");
+	list_for_each_entry_safe(s, tmp, &migrd.history, link) {
+		list_del(&s->link);
+		free(s);
+	}
+}
