@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "config.h"
+#include "conf.h"
 #include "fsm.h"
 #include "libmig.h"
 #include "list.h"

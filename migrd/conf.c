@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
+#include "conf.h"
 #include "libmig.h"
 #include "mig-private.h"
 

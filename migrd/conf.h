@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* migrd.conf(5): a pure parser, unit-tested without a daemon. */
-#ifndef MIGRD_CONFIG_H
-#define MIGRD_CONFIG_H
+#ifndef MIGRD_CONF_H
+#define MIGRD_CONF_H
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,4 +40,4 @@ int config_load(struct config *cfg, const char *path, char *err,
 
 const char *rebind_policy_name(enum rebind_policy p);
 
-#endif /* MIGRD_CONFIG_H */
+#endif /* MIGRD_CONF_H */

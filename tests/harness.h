@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Test harness: a real migrd on a private socket, real KVM VMs and
+ * guest_memfds. Tests that need /dev/kvm or root skip with a reason.
+ */
+#ifndef MIG_TEST_HARNESS_H
+#define MIG_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "libmig.h"
+
+struct daemon {
+	pid_t pid;
+	char dir[64];
+	char sock[128];
+};
+
+/* Start migrd with extra config lines (may be NULL); waits until ready. */
+int daemon_start(struct daemon *d, const char *config);
+void daemon_stop(struct daemon *d);
+/* migrd's open fds with no client connected. */
+int daemon_baseline(const struct daemon *d);
+/* Open fds of a process, from /proc/PID/fd. */
+int count_fds(pid_t pid);
+/*
+ * count_fds() once it equals want, or after 2 s whatever it is: hangups
+ * of other processes reach migrd in no fixed order with our requests.
+ */
+int settled_fds(pid_t pid, int want);
+
+/* Why KVM tests cannot run here, or NULL if they can. */
+const char *kvm_unavailable(void);
+/* A fresh VM fd of this process. */
+int make_vm(void);
+/* A gmem of vm, mappable and shared (MMAP|INIT_SHARED), size bytes. */
+int make_gmem(int vm, uint64_t size);
+void *map_fd(int fd, uint64_t size);
+/* Fill with / check a pattern derived from seed. */
+void fill_pattern(void *p, uint64_t size, uint64_t seed);
+bool check_pattern(const void *p, uint64_t size, uint64_t seed);
+
+/* A connected context, registered as owner of VM name when name != NULL. */
+struct mig_ctx *connect_as_owner(const struct daemon *d, const char *name);
+
+/* One gmem region at gpa 0 for fd. */
+struct mig_region gmem_region(int fd, uint64_t size);
+
+#endif
