@@ -23,17 +23,18 @@ static struct nl_sock *sk;
 static int on_message(struct nl_msg *msg, void *arg)
 {
 	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct cn_msg *cn;
-	struct proc_event *ev;
+	struct proc_event ev;
+	struct cn_msg cn;
 
-	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*cn) + sizeof(*ev)))
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(cn) + sizeof(ev)))
 		return NL_SKIP;
-	cn = nlmsg_data(nlh);
-	if (cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC)
+	memcpy(&cn, nlmsg_data(nlh), sizeof(cn));
+	if (cn.id.idx != CN_IDX_PROC || cn.id.val != CN_VAL_PROC)
 		return NL_SKIP;
-	ev = (struct proc_event *)cn->data;
-	if (ev->what == PROC_EVENT_EXEC)
-		vm_owner_exec(ev->event_data.exec.process_tgid);
+	/* The event follows the 20-byte cn_msg: copy it out to align it. */
+	memcpy(&ev, (char *)nlmsg_data(nlh) + sizeof(cn), sizeof(ev));
+	if (ev.what == PROC_EVENT_EXEC)
+		vm_owner_exec(ev.event_data.exec.process_tgid);
 	/* Connector messages are NLMSG_DONE: skip libnl's own handling,
 	 * which would take them for the end of a dump. */
 	return NL_SKIP;
