@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The reference guest, 64-bit long mode, position-independent: the VMM
+ * copies the bytes between guest_code_start and guest_code_end to
+ * CODE_GPA. Entry: rdi = memory size, rsi = seed, rdx = stride.
+ *
+ * It fills its memory with a pattern derived from the seed, one word
+ * every stride bytes (8 for every word; a page for every page, which is
+ * what makes it usable where KVM emulates each instruction), records the
+ * checksum, then counts forever in a register (rbx) and in memory
+ * (MB_COUNTER). Every REPORT_MASK+1 steps it recomputes the checksum and
+ * reports through port REPORT_PORT, with its own verdict in MB_OK: the
+ * checksum is the reference one and both counters agree. A VMM that lost
+ * or stale-copied memory, or restored registers that do not belong to
+ * this memory, makes the guest itself say so.
+ */
+#include "guest.h"
+
+	.section .rodata.guest, "a"
+	.intel_syntax noprefix
+	.code64
+	.globl guest_code_start, guest_code_end
+
+guest_code_start:
+	mov	r15, rdi		/* end of memory */
+	mov	r14, rsi		/* seed */
+	mov	r12, rdx		/* stride */
+	movabs	r13, 0xbf58476d1ce4e5b9
+	mov	rcx, FILL_START
+fill:
+	mov	rax, rcx
+	xor	rax, r14
+	imul	rax, r13
+	mov	rdx, rax
+	shr	rdx, 29
+	xor	rax, rdx
+	mov	[rcx], rax
+	add	rcx, r12
+	cmp	rcx, r15
+	jb	fill
+
+	call	checksum
+	mov	[MB_REF], rax
+	xor	ebx, ebx
+	mov	qword ptr [MB_COUNTER], 0
+
+count:
+	inc	rbx
+	inc	qword ptr [MB_COUNTER]
+	test	ebx, REPORT_MASK
+	jnz	count
+
+	call	checksum
+	mov	[MB_REP_SUM], rax
+	mov	[MB_REP_COUNTER], rbx
+	xor	edx, edx
+	cmp	rax, [MB_REF]
+	jne	1f
+	cmp	rbx, [MB_COUNTER]
+	jne	1f
+	mov	edx, 1
+1:	mov	[MB_OK], rdx
+	inc	qword ptr [MB_REPORTS]
+	mov	al, 1
+	out	REPORT_PORT, al
+	jmp	count
+
+/* rax = order-sensitive checksum of every stride-th word up to r15 */
+checksum:
+	xor	eax, eax
+	mov	rcx, FILL_START
+2:	rol	rax, 1
+	xor	rax, [rcx]
+	add	rcx, r12
+	cmp	rcx, r15
+	jb	2b
+	ret
+
+guest_code_end:
+	.section .note.GNU-stack, "", @progbits

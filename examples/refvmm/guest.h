@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The guest's memory layout, shared by guest.S and the VMM. All addresses
+ * are guest-physical and identity-mapped by the page tables the VMM
+ * writes. Everything from FILL_START to the end of memory is the pattern
+ * the guest fills once and then checksums forever.
+ */
+#ifndef REFVMM_GUEST_H
+#define REFVMM_GUEST_H
+
+#define MB_COUNTER	0x00	/* counter as kept in memory */
+#define MB_REF		0x08	/* checksum computed right after the fill */
+#define MB_REP_COUNTER	0x10	/* counter (register) at the last report */
+#define MB_REP_SUM	0x18	/* checksum at the last report */
+#define MB_OK		0x20	/* 1: checksum == reference, counters agree */
+#define MB_REPORTS	0x28	/* reports so far */
+
+#define PML4_GPA	0x1000
+#define PDPT_GPA	0x2000
+#define PD_GPA		0x3000	/* one page per GiB, at most MAX_GIB */
+#define MAX_GIB		16
+#define CODE_GPA	0x20000
+#define STACK_TOP	0x40000
+#define FILL_START	0x100000
+
+#define REPORT_PORT	0x10
+/* Report every 2^16 counter steps. */
+#define REPORT_MASK	0xffff
+
+#endif

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The machine: a KVM VM with one memory slot and one vCPU started
+ * directly in 64-bit mode (flat segments, identity-mapped 2 MiB pages),
+ * so the guest can address all of its memory with no firmware.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "guest.h"
+#include "vmm.h"
+
+extern const uint8_t guest_code_start[], guest_code_end[];
+
+int machine_create(struct vmm *v)
+{
+	v->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (v->kvm < 0)
+		return -errno;
+	v->vm = ioctl(v->kvm, KVM_CREATE_VM, 0);
+	if (v->vm < 0)
+		return -errno;
+	v->run_size = (size_t)ioctl(v->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	return 0;
+}
+
+static int map_memory(struct vmm *v)
+{
+	v->mem = mmap(NULL, v->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      v->mem_fd, 0);
+	if (v->mem == MAP_FAILED) {
+		v->mem = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+/* Fresh guest RAM of the configured kind, mapped. */
+int machine_memory_new(struct vmm *v)
+{
+	if (v->ram == RAM_GMEM) {
+		v->mem_fd = mig_gmem_create(v->vm, v->mem_size,
+					    MIG_GMEM_MMAP |
+					    MIG_GMEM_INIT_SHARED);
+		if (v->mem_fd < 0)
+			return v->mem_fd;
+	} else {
+		v->mem_fd = memfd_create("refvmm-ram", MFD_CLOEXEC);
+		if (v->mem_fd < 0 || ftruncate(v->mem_fd, (off_t)v->mem_size))
+			return -errno;
+	}
+	return map_memory(v);
+}
+
+/* Slot 0 over all memory: gmem-backed if gmem_fd >= 0, else by mapping. */
+int machine_memory_bind(struct vmm *v, int gmem_fd)
+{
+	return mig_memslot_set(v->vm, 0, 0, v->mem_size, v->mem, gmem_fd, 0);
+}
+
+static int set_cpuid(struct vmm *v)
+{
+	struct kvm_cpuid2 *c;
+	int n = 128, r;
+
+	c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+	if (!c)
+		return -ENOMEM;
+	c->nent = n;
+	r = ioctl(v->kvm, KVM_GET_SUPPORTED_CPUID, c);
+	if (!r)
+		r = ioctl(v->vcpu, KVM_SET_CPUID2, c);
+	free(c);
+	return r < 0 ? -errno : 0;
+}
+
+int machine_vcpu(struct vmm *v)
+{
+	v->vcpu = ioctl(v->vm, KVM_CREATE_VCPU, 0);
+	if (v->vcpu < 0)
+		return -errno;
+	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      v->vcpu, 0);
+	if (v->run == MAP_FAILED)
+		return -errno;
+	return set_cpuid(v);
+}
+
+static void write_page_tables(struct vmm *v)
+{
+	uint64_t *pml4 = (uint64_t *)(v->mem + PML4_GPA);
+	uint64_t *pdpt = (uint64_t *)(v->mem + PDPT_GPA);
+	uint64_t gib = (v->mem_size + (1ULL << 30) - 1) >> 30;
+
+	pml4[0] = PDPT_GPA | 3;			/* present, writable */
+	for (uint64_t i = 0; i < gib; i++) {
+		uint64_t *pd = (uint64_t *)(v->mem + PD_GPA + i * 4096);
+
+		pdpt[i] = (PD_GPA + i * 4096) | 3;
+		for (uint64_t j = 0; j < 512; j++)
+			pd[j] = (i << 30 | j << 21) | 0x83; /* 2 MiB page */
+	}
+}
+
+static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type,
+			 bool code)
+{
+	memset(s, 0, sizeof(*s));
+	s->limit = 0xffffffff;
+	s->selector = sel;
+	s->type = type;
+	s->present = 1;
+	s->s = 1;
+	s->g = 1;
+	s->l = code;
+	s->db = !code;
+}
+
+static int enter_long_mode(struct vmm *v)
+{
+	struct kvm_sregs sr;
+	struct kvm_regs regs = {
+		.rip = CODE_GPA,
+		.rsp = STACK_TOP,
+		.rflags = 2,
+		.rdi = v->mem_size,
+		.rsi = v->seed,
+		.rdx = v->stride,
+	};
+
+	if (ioctl(v->vcpu, KVM_GET_SREGS, &sr) < 0)
+		return -errno;
+	flat_segment(&sr.cs, 8, 11, true);
+	flat_segment(&sr.ds, 16, 3, false);
+	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
+	sr.cr3 = PML4_GPA;
+	sr.cr4 = (1 << 5) | (1 << 9) | (1 << 10);	/* PAE OSFXSR OSXMMEXCPT */
+	sr.cr0 = 0x80050033;			/* PG WP NE ET MP PE */
+	sr.efer = 0x500;			/* LMA LME */
+	if (ioctl(v->vcpu, KVM_SET_SREGS, &sr) < 0 ||
+	    ioctl(v->vcpu, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * What firmware would do: enable MTRRs with write-back as the default
+ * type. A fresh vCPU has them off, which makes all memory uncacheable;
+ * under shadow paging that costs microseconds per access.
+ */
+static int enable_mtrrs(struct vmm *v)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} m = {
+		.hdr.nmsrs = 1,
+		.e = { .index = 0x2ff, .data = (1 << 11) | 6 },
+	};
+
+	return ioctl(v->vcpu, KVM_SET_MSRS, &m) == 1 ? 0 : -EIO;
+}
+
+/* First boot: page tables and code into memory, registers at the entry. */
+int machine_boot(struct vmm *v)
+{
+	size_t code = (size_t)(guest_code_end - guest_code_start);
+
+	if (v->stride < 8 || v->stride % 8 || v->stride > FILL_START ||
+	    v->mem_size > (uint64_t)MAX_GIB << 30 ||
+	    v->mem_size < 2 * FILL_START || v->mem_size % (2 << 20))
+		return -EINVAL;
+	memset(v->mem, 0, FILL_START);
+	write_page_tables(v);
+	memcpy(v->mem + CODE_GPA, guest_code_start, code);
+	return enable_mtrrs(v) ?: enter_long_mode(v);
+}

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * refvmm: start a guest, or take one over from a running refvmm.
+ *
+ *   refvmm --name vm1 [--mem 1G] [--ram gmem|memfd]     boot a new guest
+ *   refvmm --take vm1 [--strategy auto|link|share|copy|memfd]
+ *
+ * SIGUSR1 hands the guest to whichever refvmm takes it; SIGTERM stops.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+struct opts {
+	const char *name;
+	const char *take;
+	const char *socket;
+	uint64_t mem;
+	enum ram_kind ram;
+	enum strategy strategy;
+	uint64_t seed;
+	uint64_t stride;
+	bool verbose;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: refvmm --name NAME [--mem SIZE] [--ram gmem|memfd] [--seed N]\n"
+		"       refvmm --take NAME [--strategy auto|link|share|copy|memfd]\n"
+		"Run a KVM guest whose memory can be handed to a new VMM via migrd.\n\n"
+		"  -n, --name NAME      the VM's name, as registered with migrd\n"
+		"  -t, --take NAME      become the new VMM of a running NAME\n"
+		"  -m, --mem SIZE       guest memory, e.g. 512M or 4G (default 1G)\n"
+		"  -r, --ram KIND       gmem (default) or memfd\n"
+		"  -S, --strategy S     how to take the memory (default auto)\n"
+		"      --seed N         the guest's pattern seed\n"
+		"      --stride BYTES   the guest fills and checks one word per\n"
+		"                       BYTES (default 4096; 8 checks every word)\n"
+		"  -s, --socket PATH    migrd's socket\n"
+		"  -v, --verbose        print every guest report\n\n"
+		"Signals: SIGUSR1 offers the guest for upgrade; SIGTERM stops.\n");
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+
+	if (end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'G': shift = 30; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'K': shift = 10; end++; break;
+	}
+	if (*end || v == 0 || v > (1ULL << (63 - shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "take", required_argument, NULL, 't' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "ram", required_argument, NULL, 'r' },
+		{ "strategy", required_argument, NULL, 'S' },
+		{ "seed", required_argument, NULL, 'x' },
+		{ "stride", required_argument, NULL, 'y' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "n:t:m:r:S:s:vh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'n': o->name = optarg; break;
+		case 't': o->take = optarg; break;
+		case 's': o->socket = optarg; break;
+		case 'v': o->verbose = true; break;
+		case 'x': o->seed = strtoull(optarg, NULL, 0); break;
+		case 'y': o->stride = strtoull(optarg, NULL, 0); break;
+		case 'h': usage(stdout); exit(0);
+		case 'm':
+			if (parse_size(optarg, &o->mem))
+				goto bad;
+			break;
+		case 'r':
+			if (strcmp(optarg, "gmem") && strcmp(optarg, "memfd"))
+				goto bad;
+			o->ram = strcmp(optarg, "gmem") ? RAM_MEMFD : RAM_GMEM;
+			break;
+		case 'S':
+			if (strategy_parse(optarg, &o->strategy))
+				goto bad;
+			break;
+		default:
+			goto bad;
+		}
+	}
+	if (!o->name == !o->take || optind != argc)
+		goto bad;
+	return 0;
+bad:
+	usage(stderr);
+	return -EINVAL;
+}
+
+static int boot(struct vmm *v, const struct opts *o)
+{
+	int r;
+
+	v->mem_size = o->mem;
+	v->ram = o->ram;
+	v->seed = o->seed;
+	v->stride = o->stride;
+	r = machine_memory_new(v);
+	if (!r)
+		r = machine_memory_bind(v, v->ram == RAM_GMEM ? v->mem_fd : -1);
+	if (!r)
+		r = machine_vcpu(v);
+	if (!r)
+		r = machine_boot(v);
+	if (!r)
+		r = vcpu_start(v);
+	return r;
+}
+
+static int take(struct vmm *v, const struct opts *o, struct mig_ctx *ctx)
+{
+	int r = mig_connect(ctx, o->socket);
+
+	if (r) {
+		fprintf(stderr, "refvmm: cannot reach migrd: %s\n", strerror(-r));
+		return r;
+	}
+	return upgrade_as_dest(v, ctx, o->take, o->strategy);
+}
+
+/* SIGUSR1: try to hand over; true once the guest belongs to someone else. */
+static bool handed_over(struct vmm *v, const struct opts *o, const char *name)
+{
+	struct mig_ctx *ctx = mig_new();
+	int r = ctx ? mig_connect(ctx, o->socket) : -ENOMEM;
+
+	if (r)
+		fprintf(stderr, "refvmm: cannot reach migrd: %s\n", strerror(-r));
+	else
+		r = upgrade_as_source(v, ctx, name);
+	mig_unref(ctx);
+	return r == 0 || r == 1;
+}
+
+static int serve(struct vmm *v, const struct opts *o, const char *name)
+{
+	struct timespec tick = { .tv_sec = 1 };
+	struct report rep;
+	sigset_t set;
+	int sig;
+
+	if (vcpu_wait_reports(v, 0, 300000, &rep) || !rep.ok) {
+		struct kvm_regs regs = { 0 };
+
+		vcpu_pause(v);
+		ioctl(v->vcpu, KVM_GET_REGS, &regs);
+		fprintf(stderr, "refvmm: the guest did not come up healthy: rip=0x%llx rcx=0x%llx rbx=0x%llx ok=%" PRIu64 "\n",
+			regs.rip, regs.rcx, regs.rbx, rep.ok);
+		return 1;
+	}
+	printf("running pid=%d name=%s mem=%" PRIu64 "MiB counter=%" PRIu64
+	       "\n", getpid(), name, v->mem_size >> 20, rep.counter);
+	fflush(stdout);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	for (;;) {
+		sig = sigtimedwait(&set, NULL, &tick);
+		if (v->fault)
+			return 1;
+		if (sig == SIGTERM || sig == SIGINT)
+			return 0;
+		if (sig == SIGUSR1 && handed_over(v, o, name)) {
+			printf("handed over; exiting pid=%d\n", getpid());
+			return 0;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .mem = 1ULL << 30, .seed = 0x5eed, .stride = 4096 };
+	struct vmm v = { .kvm = -1, .vm = -1, .vcpu = -1, .mem_fd = -1 };
+	struct mig_ctx *ctx = NULL;
+	sigset_t set;
+	int r;
+
+	if (parse(argc, argv, &o))
+		return 2;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Only the vCPU thread takes its kick; the main thread waits for
+	 * the rest with sigtimedwait(). */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_mutex_init(&v.lock, NULL);
+	pthread_cond_init(&v.cond, NULL);
+	v.verbose = o.verbose;
+
+	r = machine_create(&v);
+	if (r) {
+		fprintf(stderr, "refvmm: cannot create a VM: %s\n", strerror(-r));
+		return 1;
+	}
+	if (o.take) {
+		ctx = mig_new();
+		r = take(&v, &o, ctx);
+		/* The connection stays open: migrd sees us alive as owner. */
+	} else {
+		r = boot(&v, &o);
+		if (r)
+			fprintf(stderr, "refvmm: cannot boot: %s\n", strerror(-r));
+	}
+	if (!r)
+		r = serve(&v, &o, o.take ? o.take : o.name);
+	mig_unref(ctx);
+	_exit(r ? 1 : 0);
+}

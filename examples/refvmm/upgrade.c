@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Live upgrade through libmig. The source offers while its guest runs and
+ * pauses only once the destination has built its VM; the destination runs
+ * the guest only after migrd accepted its commit. Between those two
+ * points exactly one side may run the guest, and migrd decides which.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static const char *const strategy_names[] = {
+	[STRATEGY_AUTO] = "auto", [STRATEGY_LINK] = "link",
+	[STRATEGY_SHARE] = "share", [STRATEGY_COPY] = "copy",
+	[STRATEGY_MEMFD] = "memfd",
+};
+
+const char *strategy_name(enum strategy s)
+{
+	return strategy_names[s];
+}
+
+int strategy_parse(const char *s, enum strategy *out)
+{
+	for (size_t i = 0; i < sizeof(strategy_names) / sizeof(*strategy_names);
+	     i++)
+		if (strcmp(s, strategy_names[i]) == 0) {
+			*out = (enum strategy)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/*
+ * Fault injection for the end-to-end tests, after CRIU's: REFVMM_FAULT
+ * names a point of the handoff where this process dies by SIGKILL, as a
+ * crash would, with no chance to clean up; REFVMM_STOP_AT one where it
+ * stops (SIGSTOP) until a test has done its part and sends SIGCONT.
+ */
+static void fault_point(const char *point)
+{
+	const char *f = getenv("REFVMM_FAULT");
+	const char *s = getenv("REFVMM_STOP_AT");
+
+	if (s && strcmp(s, point) == 0)
+		raise(SIGSTOP);
+	if (f && strcmp(f, point) == 0) {
+		fprintf(stderr, "refvmm: fault injected: %s\n", point);
+		raise(SIGKILL);
+	}
+}
+
+static void say_error(struct mig_ctx *ctx, const char *what, int r)
+{
+	const char *why = *mig_last_error(ctx) ? mig_last_error(ctx) :
+		strerror(-r);
+
+	fprintf(stderr, "refvmm: %s: %s\n", what, why);
+}
+
+int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name)
+{
+	struct upgrade_times t = { .requested_ns = now_ns() };
+	struct mig_region reg = {
+		.name = "ram",
+		.size = v->mem_size,
+		.kind = v->ram == RAM_GMEM ? MIG_REGION_GMEM : MIG_REGION_MEMFD,
+		.fd = v->mem_fd,
+	};
+	uint64_t sid;
+	size_t len;
+	void *blob;
+	int r;
+
+	r = mig_offer(ctx, name, &reg, 1, v->vm, &sid);
+	if (r) {
+		say_error(ctx, "offer", r);
+		return r;
+	}
+	printf("offered session=%" PRIu64 "\n", sid);
+	fflush(stdout);
+	/* Before the pause: any failure leaves the guest running here. */
+	r = mig_wait(ctx, sid, MIG_STATE_READY, NULL);
+	if (r) {
+		say_error(ctx, "upgrade called off before switchover; the guest keeps running here", r);
+		return r;
+	}
+	vcpu_pause(v);
+	t.paused_ns = now_ns();
+	r = state_save(v, &t, &blob, &len);
+	if (!r) {
+		r = mig_send_state(ctx, sid, blob, len);
+		free(blob);
+	}
+	if (r) {
+		say_error(ctx, "cannot send the guest state", r);
+		mig_abort(ctx, sid, "source could not send its state");
+		vcpu_resume(v);
+		return r;
+	}
+	r = mig_wait(ctx, sid, MIG_STATE_COMMITTED, NULL);
+	if (r == -ECANCELED) {
+		say_error(ctx, "upgrade aborted during switchover; the guest resumes here", r);
+		vcpu_resume(v);
+		return r;
+	}
+	if (r) {
+		/*
+		 * migrd is gone: the destination may or may not have
+		 * committed. Resuming could run the guest twice; stay
+		 * paused and stop instead.
+		 */
+		say_error(ctx, "lost migrd during switchover; not resuming the guest to avoid running it twice", r);
+		return 1;
+	}
+	return 0;
+}
+
+/* Find the session opened for name: the source may offer just after we
+ * were started. */
+static int find_session(struct mig_ctx *ctx, const char *name, uint64_t *sid)
+{
+	for (int i = 0; i < 1000; i++) {
+		struct mig_list *l;
+		int r = mig_show(ctx, name, &l);
+
+		if (r && r != -ENOENT)
+			return r;
+		*sid = !r && l->nvms ? l->vms[0].session : 0;
+		mig_list_free(l);
+		if (*sid)
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+static enum strategy choose(struct vmm *v, const struct mig_region *reg,
+			    enum strategy want)
+{
+	struct mig_kvm_caps caps;
+
+	if (want != STRATEGY_AUTO)
+		return want;
+	if (reg->kind == MIG_REGION_MEMFD)
+		return STRATEGY_MEMFD;
+	mig_kvm_probe(v->vm, &caps);
+	return caps.link_ioctl ? STRATEGY_LINK : STRATEGY_SHARE;
+}
+
+static int map_fd(int fd, uint64_t size, uint8_t **out)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	*out = p;
+	return 0;
+}
+
+/*
+ * Build our memory on the handed-over region, before the pause. For copy,
+ * src receives the source mapping to copy from during the pause.
+ */
+static int build_memory(struct vmm *v, struct mig_region *reg,
+			enum strategy s, uint8_t **src)
+{
+	int r;
+
+	if ((s == STRATEGY_MEMFD) != (reg->kind == MIG_REGION_MEMFD))
+		return -EINVAL;
+	v->ram = reg->kind == MIG_REGION_MEMFD ? RAM_MEMFD : RAM_GMEM;
+	switch (s) {
+	case STRATEGY_SHARE:
+	case STRATEGY_MEMFD:
+		v->mem_fd = reg->fd;
+		reg->fd = -1;
+		r = map_fd(v->mem_fd, v->mem_size, &v->mem);
+		return r ? r : machine_memory_bind(v, -1);
+	case STRATEGY_LINK:
+		v->mem_fd = mig_gmem_link(v->vm, reg->fd);
+		if (v->mem_fd < 0)
+			return v->mem_fd;
+		r = map_fd(v->mem_fd, v->mem_size, &v->mem);
+		return r ? r : machine_memory_bind(v, v->mem_fd);
+	case STRATEGY_COPY:
+		r = map_fd(reg->fd, v->mem_size, src);
+		if (!r)
+			r = machine_memory_new(v);
+		/* Allocate every page now, not while the guest is paused. */
+		if (!r && madvise(v->mem, v->mem_size, MADV_POPULATE_WRITE) < 0)
+			r = -errno;
+		return r ? r : machine_memory_bind(v, v->mem_fd);
+	case STRATEGY_AUTO:
+		break;
+	}
+	return -EINVAL;
+}
+
+static void print_verdict(const struct vmm *v, enum strategy s,
+			  const struct upgrade_times *t, uint64_t resumed,
+			  uint64_t committed, const struct report *before,
+			  const struct report *after)
+{
+	bool ok = after->ok == 1 && after->checksum == before->checksum &&
+		  after->counter > before->counter;
+
+	printf("upgrade strategy=%s mem=%" PRIu64 "MiB downtime_us=%" PRIu64
+	       " total_ms=%.3f counter_before=%" PRIu64 " counter_after=%"
+	       PRIu64 " checksum=0x%016" PRIx64 " verdict=%s\n",
+	       strategy_name(s), v->mem_size >> 20,
+	       (resumed - t->paused_ns) / 1000,
+	       (double)(committed - t->requested_ns) / 1e6, before->counter,
+	       after->counter, after->checksum, ok ? "ok" : "FAILED");
+	fflush(stdout);
+}
+
+static int take_over(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
+		     enum strategy s, uint8_t *src)
+{
+	struct upgrade_times t;
+	struct report before, after;
+	uint64_t committed, resumed;
+	size_t len;
+	void *blob;
+	int r;
+
+	fault_point("dest-claimed");
+	r = mig_ready(ctx, sid);
+	fault_point("dest-ready");
+	if (!r)
+		r = mig_take_state(ctx, sid, &blob, &len);
+	fault_point("dest-has-state");
+	if (r) {
+		say_error(ctx, "no state from the source", r);
+		return r;
+	}
+	if (src)
+		memcpy(v->mem, src, v->mem_size);
+	r = state_load(v, blob, len, &t, &before);
+	free(blob);
+	fault_point("dest-loaded");
+	if (r) {
+		fprintf(stderr, "refvmm: cannot load the state: %s\n",
+			strerror(-r));
+		mig_abort(ctx, sid, "destination could not load the state");
+		return r;
+	}
+	r = mig_commit(ctx, sid);
+	if (r) {
+		say_error(ctx, "commit refused; the source keeps the guest", r);
+		return r;
+	}
+	committed = now_ns();
+	r = vcpu_start(v);
+	resumed = now_ns();
+	if (r)
+		return r;
+	r = vcpu_wait_reports(v, before.reports, 60000, &after);
+	if (r)
+		return r;
+	print_verdict(v, s, &t, resumed, committed, &before, &after);
+	return 0;
+}
+
+int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
+		    enum strategy want)
+{
+	struct mig_handoff *h = NULL;
+	uint8_t *src = NULL;
+	enum strategy s;
+	uint64_t sid;
+	int r;
+
+	r = find_session(ctx, name, &sid);
+	if (r) {
+		fprintf(stderr, "refvmm: no upgrade session for %s: %s\n",
+			name, strerror(-r));
+		return r;
+	}
+	r = mig_claim(ctx, sid, NULL, 0, &h);
+	if (r) {
+		say_error(ctx, "claim", r);
+		return r;
+	}
+	r = -EINVAL;
+	if (h->nregions != 1 || h->regions[0].gpa != 0) {
+		fprintf(stderr, "refvmm: expected one region at gpa 0\n");
+		goto abort;
+	}
+	v->mem_size = h->regions[0].size;
+	printf("claimed session=%" PRIu64 "\n", sid);
+	s = choose(v, &h->regions[0], want);
+	r = build_memory(v, &h->regions[0], s, &src);
+	if (!r)
+		r = machine_vcpu(v);
+	if (r) {
+		fprintf(stderr, "refvmm: cannot build the VM with strategy %s: %s\n",
+			strategy_name(s), strerror(-r));
+		goto abort;
+	}
+	r = take_over(v, ctx, sid, s, src);
+	goto out;
+abort:
+	mig_abort(ctx, sid, "destination could not build its VM");
+out:
+	if (src)
+		munmap(src, v->mem_size);
+	mig_handoff_free(h);
+	return r;
+}

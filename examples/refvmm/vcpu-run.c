@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The vCPU thread. Pausing must be prompt and race-free: immediate_exit
+ * makes a KVM_RUN that is about to start return at once, and the signal
+ * kicks one already inside the guest out of it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include "guest.h"
+#include "vmm.h"
+
+#define KICK_SIGNAL SIGUSR2
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+static void read_report(struct vmm *v)
+{
+	const volatile uint64_t *mb = (const volatile uint64_t *)v->mem;
+	struct report r = {
+		.counter = mb[MB_REP_COUNTER / 8],
+		.checksum = mb[MB_REP_SUM / 8],
+		.ok = mb[MB_OK / 8],
+		.reports = mb[MB_REPORTS / 8],
+	};
+
+	pthread_mutex_lock(&v->lock);
+	v->last = r;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+	if (v->verbose)
+		printf("report counter=%" PRIu64 " checksum=0x%016" PRIx64
+		       " ok=%" PRIu64 "\n", r.counter, r.checksum, r.ok);
+}
+
+/* Park here while a pause is requested; false once told to quit. */
+static bool park(struct vmm *v)
+{
+	pthread_mutex_lock(&v->lock);
+	v->paused = true;
+	pthread_cond_broadcast(&v->cond);
+	while (atomic_load(&v->pause_req) && !v->quit)
+		pthread_cond_wait(&v->cond, &v->lock);
+	v->paused = false;
+	v->run->immediate_exit = 0;
+	pthread_mutex_unlock(&v->lock);
+	return !v->quit;
+}
+
+static bool handle_exit(struct vmm *v)
+{
+	struct kvm_run *run = v->run;
+
+	if (run->exit_reason == KVM_EXIT_IO &&
+	    run->io.direction == KVM_EXIT_IO_OUT &&
+	    run->io.port == REPORT_PORT) {
+		read_report(v);
+		return true;
+	}
+	fprintf(stderr, "refvmm: guest stopped: exit reason %u\n",
+		run->exit_reason);
+	pthread_mutex_lock(&v->lock);
+	v->fault = (int)run->exit_reason;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+	return false;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vmm *v = arg;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	for (;;) {
+		if (atomic_load(&v->pause_req) && !park(v))
+			break;
+		if (ioctl(v->vcpu, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			perror("refvmm: KVM_RUN");
+			break;
+		}
+		if (!handle_exit(v))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vmm *v)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+
+	sigaction(KICK_SIGNAL, &sa, NULL);
+	return -pthread_create(&v->thread, NULL, vcpu_thread, v);
+}
+
+void vcpu_pause(struct vmm *v)
+{
+	pthread_mutex_lock(&v->lock);
+	atomic_store(&v->pause_req, true);
+	v->run->immediate_exit = 1;
+	while (!v->paused && !v->fault) {
+		pthread_kill(v->thread, KICK_SIGNAL);
+		pthread_mutex_unlock(&v->lock);
+		/* A kick can land just before KVM_RUN; immediate_exit
+		 * covers that, this loop covers a lost signal. */
+		nanosleep(&(struct timespec){ .tv_nsec = 20000 }, NULL);
+		pthread_mutex_lock(&v->lock);
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
+void vcpu_resume(struct vmm *v)
+{
+	pthread_mutex_lock(&v->lock);
+	atomic_store(&v->pause_req, false);
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}
+
+void vcpu_stop(struct vmm *v)
+{
+	vcpu_pause(v);
+	pthread_mutex_lock(&v->lock);
+	v->quit = true;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+	pthread_join(v->thread, NULL);
+}
+
+int vcpu_wait_reports(struct vmm *v, uint64_t n, int timeout_ms,
+		      struct report *out)
+{
+	struct timespec ts;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&v->lock);
+	while (v->last.reports <= n && !v->fault && r == 0)
+		r = pthread_cond_timedwait(&v->cond, &v->lock, &ts);
+	*out = v->last;
+	if (v->fault)
+		r = EIO;
+	pthread_mutex_unlock(&v->lock);
+	return -r;
+}

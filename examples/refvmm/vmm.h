@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * refvmm: the reference VMM. One vCPU, one memory region, a guest that
+ * proves its own memory intact, and live upgrade through libmig. It uses
+ * only libmig's public header: it is the integration example.
+ */
+#ifndef REFVMM_H
+#define REFVMM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libmig.h>
+
+enum ram_kind { RAM_GMEM, RAM_MEMFD };
+
+enum strategy {
+	STRATEGY_AUTO,
+	STRATEGY_LINK,		/* KVM_LINK_GUEST_MEMFD: same inode, gmem slot */
+	STRATEGY_SHARE,		/* source gmem mmap as an ordinary slot */
+	STRATEGY_COPY,		/* own gmem, copied during the pause */
+	STRATEGY_MEMFD,		/* memfd RAM: map the same memfd */
+};
+
+/* What the guest last told us, read from its mailbox. */
+struct report {
+	uint64_t counter;
+	uint64_t checksum;
+	uint64_t ok;
+	uint64_t reports;
+};
+
+struct vmm {
+	int kvm, vm, vcpu;
+	struct kvm_run *run;
+	size_t run_size;
+	uint64_t mem_size;
+	uint64_t seed;
+	uint64_t stride;			/* guest touches one word per stride */
+	uint8_t *mem;			/* host mapping of guest memory */
+	int mem_fd;			/* gmem or memfd offered on upgrade */
+	enum ram_kind ram;
+	bool verbose;
+
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_bool pause_req;
+	bool paused;
+	bool quit;
+	struct report last;		/* under lock */
+	int fault;			/* exit reason that stopped the vCPU */
+};
+
+/* machine.c */
+int machine_create(struct vmm *v);
+int machine_memory_new(struct vmm *v);
+int machine_memory_bind(struct vmm *v, int gmem_fd);
+int machine_vcpu(struct vmm *v);
+int machine_boot(struct vmm *v);
+
+/* vcpu-state.c: the blob carried through migrd */
+struct upgrade_times {
+	uint64_t requested_ns;		/* upgrade asked for (CLOCK_MONOTONIC) */
+	uint64_t paused_ns;		/* vCPU stopped */
+};
+int state_save(struct vmm *v, const struct upgrade_times *t, void **blob,
+	       size_t *len);
+int state_load(struct vmm *v, const void *blob, size_t len,
+	       struct upgrade_times *t, struct report *before);
+
+/* vcpu-run.c */
+int vcpu_start(struct vmm *v);
+void vcpu_pause(struct vmm *v);
+void vcpu_resume(struct vmm *v);
+void vcpu_stop(struct vmm *v);
+/* Wait until the guest reported more than n times (or timeout_ms). */
+int vcpu_wait_reports(struct vmm *v, uint64_t n, int timeout_ms,
+		      struct report *out);
+
+/* upgrade.c */
+int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name);
+int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
+		    enum strategy strategy);
+const char *strategy_name(enum strategy s);
+int strategy_parse(const char *s, enum strategy *out);
+
+uint64_t now_ns(void);
+
+#endif

@@ -1,0 +1,149 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# End to end on the real kernel: the reference VMM runs a real KVM guest
+# and is live-upgraded through a real migrd. What counts is what the guest
+# itself reports: its checksum unchanged and its counter continuing.
+#   1. every strategy this kernel has (share, copy, memfd), three
+#      consecutive upgrades each;
+#   2. the destination killed (SIGKILL) at each step before commit: the
+#      guest keeps running in the source, and a later upgrade still works;
+#   3. the source killed during prepare: the destination says why and
+#      nothing is left open in migrd.
+# Exit 77 (skip) where /dev/kvm or root is missing.
+set -u
+: "${MIGRD:?run through make check}" "${MIGCTL:?}" "${REFVMM:?}"
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to register VMs"; exit 77; }
+[ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is not usable"; exit 77; }
+
+MEM=${E2E_MEM:-128M}
+dir=$(mktemp -d)
+sock=$dir/migrd.sock
+export MIGRD_SOCKET=$sock
+passes=0 fails=0 pids=
+cleanup() {
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+ok() { passes=$((passes + 1)); }
+bad() { fails=$((fails + 1)); echo "FAIL: $*"; }
+expect() { # expect NAME COMMAND...
+	name=$1
+	shift
+	if "$@"; then ok; else bad "$name"; fi
+}
+
+wait_for() { # wait_for SECONDS COMMAND...: poll until it succeeds
+	t=$(($1 * 10))
+	shift
+	while ! "$@" 2>/dev/null; do
+		t=$((t - 1))
+		[ $t -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+has() { grep -q "$2" "$1"; }
+reports() { grep -c '^report .*ok=1' "$1"; }
+last_counter() { grep '^report' "$1" | tail -n 1 | sed 's/.*counter=\([0-9]*\).*/\1/'; }
+more_reports() { [ "$(reports "$1")" -gt "$2" ]; }
+held_fds() { "$MIGCTL" --json status | sed 's/.*"open_fds":\([0-9]*\).*/\1/'; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+"$MIGRD" --foreground --socket "$sock" 2>"$dir/migrd.log" &
+pids="$pids $!"
+wait_for 10 test -S "$sock" || { echo "migrd did not start"; exit 1; }
+
+boot() { # boot NAME RAM -> $pid, log $dir/NAME.0
+	"$REFVMM" --name "$1" --mem "$MEM" --ram "$2" --verbose \
+		>"$dir/$1.0" 2>&1 &
+	pid=$!
+	pids="$pids $pid"
+	wait_for 300 has "$dir/$1.0" '^running' || { bad "$1 boots"; return 1; }
+	"$MIGCTL" register "$1" --pid "$pid" >/dev/null || bad "$1 registers"
+}
+
+# upgrade NAME N STRATEGY [FAULT] -> $new, log $dir/NAME.N
+upgrade() {
+	kill -USR1 "$pid"
+	REFVMM_FAULT=${4:-} "$REFVMM" --take "$1" --strategy "$3" --verbose \
+		>"$dir/$1.$2" 2>&1 &
+	new=$!
+	pids="$pids $new"
+}
+
+# ---- 1. every strategy, three upgrades in a row ----
+for s in share copy memfd; do
+	ram=gmem
+	[ $s = memfd ] && ram=memfd
+	boot "vm-$s" $ram || continue
+	sum=$(grep '^report' "$dir/vm-$s.0" | head -n 1 | sed 's/.*checksum=\([^ ]*\).*/\1/')
+	for n in 1 2 3; do
+		old=$pid
+		upgrade "vm-$s" $n $s
+		log=$dir/vm-$s.$n
+		if ! wait_for 300 has "$log" '^upgrade '; then
+			bad "$s upgrade $n finished"; cat "$log"; break
+		fi
+		expect "$s #$n: strategy used" has "$log" "^upgrade strategy=$s "
+		expect "$s #$n: guest verdict ok" has "$log" 'verdict=ok'
+		expect "$s #$n: guest checksum unchanged" has "$log" "checksum=$sum"
+		expect "$s #$n: old VMM exited" wait_for 30 gone "$old"
+		expect "$s #$n: migrd holds no fds" test "$(held_fds)" = 0
+		pid=$new
+	done
+	expect "$s: three upgrades recorded" sh -c \
+		"'$MIGCTL' show vm-$s | grep -q 'upgrades: 3'"
+	before=$(reports "$dir/vm-$s.3")
+	expect "$s: guest still reporting ok" wait_for 60 more_reports "$dir/vm-$s.3" "$before"
+	kill "$pid"
+done
+
+# ---- 2. destination dies at each step: the source keeps the guest ----
+boot vm-crash gmem
+src=$dir/vm-crash.0
+n=0
+for fault in dest-claimed dest-ready dest-has-state dest-loaded; do
+	n=$((n + 1))
+	aborts=$(grep -c 'keeps running here\|resumes here' "$src")
+	upgrade vm-crash $n share $fault
+	wait_for 60 gone "$new" || bad "$fault: destination died"
+	expect "$fault: source hears the abort" wait_for 30 sh -c \
+		"[ \$(grep -c 'keeps running here\|resumes here' '$src') -gt $aborts ]"
+	count=$(reports "$src")
+	c0=$(last_counter "$src")
+	expect "$fault: guest runs on in the source" wait_for 60 more_reports "$src" "$count"
+	c1=$(last_counter "$src")
+	expect "$fault: counter continues ($c0 -> $c1)" test "$c1" -gt "$c0"
+	expect "$fault: source still alive" kill -0 "$pid"
+	expect "$fault: migrd holds no fds" test "$(held_fds)" = 0
+done
+old=$pid
+upgrade vm-crash 9 share
+expect "after the crashes an upgrade still works" wait_for 300 has "$dir/vm-crash.9" 'verdict=ok'
+expect "the source exits after that commit" wait_for 30 gone "$old"
+kill "$new"
+
+# ---- 3. source dies during prepare ----
+stopped() { grep -q '^State:.*stopped' "/proc/$1/status"; }
+boot vm-src gmem
+old=$pid
+kill -USR1 "$pid"
+REFVMM_STOP_AT=dest-claimed "$REFVMM" --take vm-src >"$dir/vm-src.1" 2>&1 &
+new=$!
+pids="$pids $new"
+wait_for 60 stopped "$new" || bad "vm-src: destination stopped after its claim"
+kill -9 "$old"
+wait_for 30 has "$dir/migrd.log" 'VM vm-src.*aborted' || bad "migrd saw the source die"
+kill -CONT "$new"
+expect "source death: destination gives up" wait_for 60 gone "$new"
+wait "$new"
+expect "source death: destination exit status" test $? != 0
+expect "source death: a clear error" has "$dir/vm-src.1" 'no state from the source: Session .* aborted'
+expect "source death: migrd holds no fds" test "$(held_fds)" = 0
+expect "source death: the VM went with its owner" sh -c "! '$MIGCTL' show vm-src >/dev/null 2>&1"
+
+echo "$passes passed, $fails failed"
+[ $fails = 0 ]
