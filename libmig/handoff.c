@@ -9,21 +9,29 @@
 
 #include "mig-private.h"
 
-/* A request that names a session and expects nothing back but success. */
-static int session_call(struct mig_ctx *ctx, Mig__Kind kind, uint64_t session,
-			const char *reason)
+/* A request that names a session; *resp is the daemon's answer. */
+static int session_request(struct mig_ctx *ctx, Mig__Kind kind,
+			   uint64_t session, const char *reason,
+			   Mig__Response **resp)
 {
 	Mig__Request req = MIG__REQUEST__INIT;
 	Mig__Target t = MIG__TARGET__INIT;
-	Mig__Response *resp;
-	int r;
 
 	req.kind = kind;
 	req.target = &t;
 	req.reason = (char *)reason;
 	t.has_session = true;
 	t.session = session;
-	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	return mig_call(ctx, &req, NULL, 0, resp, NULL, NULL);
+}
+
+/* The same, when nothing but success matters. */
+static int session_call(struct mig_ctx *ctx, Mig__Kind kind, uint64_t session,
+			const char *reason)
+{
+	Mig__Response *resp;
+	int r = session_request(ctx, kind, session, reason, &resp);
+
 	if (!r)
 		mig__response__free_unpacked(resp, NULL);
 	return r;
@@ -220,16 +228,10 @@ MIG_EXPORT int mig_send_state(struct mig_ctx *ctx, uint64_t session,
 MIG_EXPORT int mig_take_state(struct mig_ctx *ctx, uint64_t session,
 			      void **data, size_t *len)
 {
-	Mig__Request req = MIG__REQUEST__INIT;
-	Mig__Target t = MIG__TARGET__INIT;
 	Mig__Response *resp;
 	int r;
 
-	req.kind = MIG__KIND__TAKE_STATE;
-	req.target = &t;
-	t.has_session = true;
-	t.session = session;
-	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	r = session_request(ctx, MIG__KIND__TAKE_STATE, session, NULL, &resp);
 	if (r)
 		return r;
 	if (!resp->state || !resp->state->has_data) {

@@ -228,48 +228,55 @@ static int response_refs(const Mig__Response *resp, int32_t *refs,
 	return r;
 }
 
-int mig_decode_request(const void *buf, size_t len, int *fds,
-		       unsigned int nfds, Mig__Request **req)
+typedef int (*refs_fn)(const ProtobufCMessage *m, int32_t *refs,
+		       unsigned int *n);
+
+static int request_refs_of(const ProtobufCMessage *m, int32_t *refs,
+			   unsigned int *n)
+{
+	return request_refs((const Mig__Request *)m, refs, n);
+}
+
+static int response_refs_of(const ProtobufCMessage *m, int32_t *refs,
+			    unsigned int *n)
+{
+	return response_refs((const Mig__Response *)m, refs, n);
+}
+
+/* Unpack, then check the fd indexes; on any error close every fd. */
+static int decode(const ProtobufCMessageDescriptor *desc, refs_fn refs_of,
+		  const void *buf, size_t len, int *fds, unsigned int nfds,
+		  ProtobufCMessage **out)
 {
 	int32_t refs[MIG_FDS_MAX];
 	unsigned int n = 0;
-	int r;
+	int r = -EBADMSG;
 
-	*req = mig__request__unpack(NULL, len, buf);
-	if (!*req) {
-		mig_close_fds(fds, nfds);
-		return -EBADMSG;
+	*out = protobuf_c_message_unpack(desc, NULL, len, buf);
+	if (*out) {
+		r = refs_of(*out, refs, &n);
+		if (!r)
+			r = check_refs(refs, n, nfds);
 	}
-	r = request_refs(*req, refs, &n);
-	if (!r)
-		r = check_refs(refs, n, nfds);
 	if (r) {
-		mig__request__free_unpacked(*req, NULL);
-		*req = NULL;
+		if (*out)
+			protobuf_c_message_free_unpacked(*out, NULL);
+		*out = NULL;
 		mig_close_fds(fds, nfds);
 	}
 	return r;
 }
 
+int mig_decode_request(const void *buf, size_t len, int *fds,
+		       unsigned int nfds, Mig__Request **req)
+{
+	return decode(&mig__request__descriptor, request_refs_of, buf, len,
+		      fds, nfds, (ProtobufCMessage **)req);
+}
+
 int mig_decode_response(const void *buf, size_t len, int *fds,
 			unsigned int nfds, Mig__Response **resp)
 {
-	int32_t refs[MIG_FDS_MAX];
-	unsigned int n = 0;
-	int r;
-
-	*resp = mig__response__unpack(NULL, len, buf);
-	if (!*resp) {
-		mig_close_fds(fds, nfds);
-		return -EBADMSG;
-	}
-	r = response_refs(*resp, refs, &n);
-	if (!r)
-		r = check_refs(refs, n, nfds);
-	if (r) {
-		mig__response__free_unpacked(*resp, NULL);
-		*resp = NULL;
-		mig_close_fds(fds, nfds);
-	}
-	return r;
+	return decode(&mig__response__descriptor, response_refs_of, buf, len,
+		      fds, nfds, (ProtobufCMessage **)resp);
 }
