@@ -4,15 +4,16 @@
 # End to end on the real kernel: the reference VMM runs a real KVM guest
 # and is live-upgraded through a real migrd. What counts is what the guest
 # itself reports: its checksum unchanged and its counter continuing.
-#   1. every strategy this kernel has (share, copy, memfd), three
-#      consecutive upgrades each;
+#   1. every strategy (share, copy, memfd, and link through the FAKE
+#      inode-link ioctl preloaded from tests/fake), three consecutive
+#      upgrades each;
 #   2. the destination killed (SIGKILL) at each step before commit: the
 #      guest keeps running in the source, and a later upgrade still works;
 #   3. the source killed during prepare: the destination says why and
 #      nothing is left open in migrd.
 # Exit 77 (skip) where /dev/kvm or root is missing.
 set -u
-: "${MIGRD:?run through make check}" "${MIGCTL:?}" "${REFVMM:?}"
+: "${MIGRD:?run through make check}" "${MIGCTL:?}" "${REFVMM:?}" "${FAKE_LINK:?}"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to register VMs"; exit 77; }
 [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is not usable"; exit 77; }
 
@@ -68,14 +69,18 @@ boot() { # boot NAME RAM -> $pid, log $dir/NAME.0
 # upgrade NAME N STRATEGY [FAULT] -> $new, log $dir/NAME.N
 upgrade() {
 	kill -USR1 "$pid"
-	REFVMM_FAULT=${4:-} "$REFVMM" --take "$1" --strategy "$3" --verbose \
-		>"$dir/$1.$2" 2>&1 &
+	preload=
+	# FAKE: this kernel has no KVM_LINK_GUEST_MEMFD; preload the fake.
+	[ "$3" = link ] && preload=$FAKE_LINK
+	LD_PRELOAD=$preload ASAN_OPTIONS=verify_asan_link_order=0 \
+		REFVMM_FAULT=${4:-} "$REFVMM" --take "$1" --strategy "$3" \
+		--verbose >"$dir/$1.$2" 2>&1 &
 	new=$!
 	pids="$pids $new"
 }
 
 # ---- 1. every strategy, three upgrades in a row ----
-for s in share copy memfd; do
+for s in share copy memfd link; do
 	ram=gmem
 	[ $s = memfd ] && ram=memfd
 	boot "vm-$s" $ram || continue

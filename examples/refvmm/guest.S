@@ -28,6 +28,9 @@ guest_code_start:
 	movabs	r13, 0xbf58476d1ce4e5b9
 	mov	rcx, FILL_START
 fill:
+	call	skip_hole
+	cmp	rcx, r15
+	jae	filled
 	mov	rax, rcx
 	xor	rax, r14
 	imul	rax, r13
@@ -36,8 +39,8 @@ fill:
 	xor	rax, rdx
 	mov	[rcx], rax
 	add	rcx, r12
-	cmp	rcx, r15
-	jb	fill
+	jmp	fill
+filled:
 
 	call	checksum
 	mov	[MB_REF], rax
@@ -69,12 +72,25 @@ count:
 checksum:
 	xor	eax, eax
 	mov	rcx, FILL_START
-2:	rol	rax, 1
+2:	call	skip_hole
+	cmp	rcx, r15
+	jae	3f
+	rol	rax, 1
 	xor	rax, [rcx]
 	add	rcx, r12
-	cmp	rcx, r15
-	jb	2b
-	ret
+	jmp	2b
+3:	ret
+
+/* rcx inside [HOLE_START, HOLE_START + HOLE_SIZE) jumps past it; uses rdx */
+skip_hole:
+	mov	edx, HOLE_START
+	cmp	rcx, rdx
+	jb	4f
+	add	edx, HOLE_SIZE
+	cmp	rcx, rdx
+	jae	4f
+	mov	rcx, rdx
+4:	ret
 
 guest_code_end:
 	.section .note.GNU-stack, "", @progbits

@@ -23,6 +23,13 @@
 #define STACK_TOP	0x40000
 #define FILL_START	0x100000
 
+/*
+ * KVM keeps the local APIC's page at 0xfee00000 as MMIO whatever the
+ * memslots say, as on a real PC: the guest leaves that 2 MiB alone.
+ */
+#define HOLE_START	0xfee00000
+#define HOLE_SIZE	0x200000
+
 #define REPORT_PORT	0x10
 /* Report every 2^16 counter steps. */
 #define REPORT_MASK	0xffff

@@ -109,7 +109,7 @@ int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name)
 		free(blob);
 	}
 	if (r) {
-		say_error(ctx, "cannot send the guest state", r);
+		say_error(ctx, "cannot send the guest state; the guest resumes here", r);
 		mig_abort(ctx, sid, "source could not send its state");
 		vcpu_resume(v);
 		return r;
