@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "guest.h"
 #include "vmm.h"
 
 struct opts {
@@ -39,7 +40,7 @@ static void usage(FILE *f)
 		"Run a KVM guest whose memory can be handed to a new VMM via migrd.\n\n"
 		"  -n, --name NAME      the VM's name, as registered with migrd\n"
 		"  -t, --take NAME      become the new VMM of a running NAME\n"
-		"  -m, --mem SIZE       guest memory, e.g. 512M or 4G (default 1G)\n"
+		"  -m, --mem SIZE       guest memory, 2M to 16G in steps of 2M (default 1G)\n"
 		"  -r, --ram KIND       gmem (default) or memfd\n"
 		"  -S, --strategy S     how to take the memory (default auto)\n"
 		"      --seed N         the guest's pattern seed\n"
@@ -96,8 +97,11 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'y': o->stride = strtoull(optarg, NULL, 0); break;
 		case 'h': usage(stdout); exit(0);
 		case 'm':
-			if (parse_size(optarg, &o->mem))
-				goto bad;
+			if (parse_size(optarg, &o->mem) || o->mem % (2 << 20) ||
+			    o->mem > (uint64_t)MAX_GIB << 30) {
+				fprintf(stderr, "refvmm: --mem must be 2M to 16G in steps of 2M.\n");
+				return -EINVAL;
+			}
 			break;
 		case 'r':
 			if (strcmp(optarg, "gmem") && strcmp(optarg, "memfd"))
@@ -232,7 +236,8 @@ int main(int argc, char **argv)
 	if (o.take) {
 		ctx = mig_new();
 		r = take(&v, &o, ctx);
-		/* The connection stays open: migrd sees us alive as owner. */
+		/* Ownership is held by our pidfd in migrd, not by this
+		 * connection; it simply lives until we exit. */
 	} else {
 		r = boot(&v, &o);
 		if (r)
