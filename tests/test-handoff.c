@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -397,4 +398,37 @@ Test(handoff, events_follow_the_session)
 		     "an event stream takes no requests");
 	mig_unref(w);
 	mig_unref(s.ctx);
+}
+
+Test(handoff, register_by_pidfd_dies_with_its_owner)
+{
+	struct mig_ctx *m = connect_as_owner(&d, NULL);
+	struct mig_ctx *w = connect_as_owner(&d, NULL);
+	struct mig_vm_info vm;
+	struct mig_event ev;
+	int pidfd, memfd = memfd_create("x", MFD_CLOEXEC);
+	pid_t child = fork();
+
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+	cr_assert_geq(pidfd, 0);
+	cr_assert_eq(mig_register(m, "pinned", NULL, 0, memfd, NULL), -EBADF,
+		     "a memfd is not a pidfd: %s", mig_last_error(m));
+	cr_assert_eq(mig_register(m, "pinned", NULL, 0, pidfd, &vm), 0,
+		     "register: %s", mig_last_error(m));
+	cr_assert_eq(vm.owner_pid, child, "the pid read from the pidfd");
+	cr_assert_eq(mig_subscribe(w), 0);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	cr_assert_eq(mig_next_event(w, &ev, 5000), 0);
+	cr_assert_str_eq(ev.what, "unregistered");
+	cr_assert_str_eq(ev.vm.name, "pinned");
+	cr_assert_eq(mig_show(m, "pinned", &(struct mig_list *){ NULL }),
+		     -ENOENT, "the registration died with its owner");
+	close(pidfd);
+	mig_unref(w);
+	mig_unref(m);
 }
