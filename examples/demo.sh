@@ -76,7 +76,10 @@ n=1
 while [ $n -le "$upgrades" ]; do
 	echo "== upgrade $n: VMM pid $pid hands the guest to a new VMM process"
 	kill -USR1 "$pid"
-	"$vmm" --take demo --strategy "$strategy" --socket "$sock" \
+	# Management authorises the upgrade: a one-time token for the
+	# successor of this VM, handed over in the environment.
+	token=$("$migctl" -s "$sock" grant demo) || fail "cannot get a token"
+	MIG_TOKEN=$token "$vmm" --take demo --strategy "$strategy" --socket "$sock" \
 		>"$dir/vmm$n.log" 2>&1 &
 	new=$!
 	pids="$pids $new"

@@ -14,6 +14,8 @@ MIG_ASSERT_SAME(MIG_STATE_COMMITTED, MIG__STATE__COMMITTED);
 MIG_ASSERT_SAME(MIG_STATE_ABORTED, MIG__STATE__ABORTED);
 MIG_ASSERT_SAME(MIG_REGION_GMEM, MIG__REGION_KIND__GMEM);
 MIG_ASSERT_SAME(MIG_REGION_MEMFD, MIG__REGION_KIND__MEMFD);
+MIG_ASSERT_SAME(MIG_GRANT_SUCCESSOR, MIG__GRANT_KIND__SUCCESSOR);
+MIG_ASSERT_SAME(MIG_GRANT_REBIND, MIG__GRANT_KIND__REBIND);
 
 MIG_EXPORT const char *mig_state_name(enum mig_state state)
 {
@@ -83,6 +85,8 @@ int mig_session_from_wire(struct mig_session_info *out,
 	out->updated_ms = in->updated_ms;
 	out->error = (int)in->error;
 	mig_strlcpy(out->reason, in->reason, sizeof(out->reason));
+	out->grant = (enum mig_grant)in->grant;
+	out->zeroed = in->zeroed;
 	if (!regions || !in->n_regions)
 		return 0;
 	out->regions = calloc(in->n_regions, sizeof(*out->regions));

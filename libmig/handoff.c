@@ -112,12 +112,18 @@ static int handoff_from_wire(const Mig__Handoff *in, int *fds,
 	if (!h->regions)
 		goto nomem;
 	for (size_t i = 0; i < in->n_regions; i++) {
-		mig_region_from_wire(&h->regions[i], in->regions[i]);
-		h->regions[i].fd = fds[in->regions[i]->fd];
+		const Mig__Region *w = in->regions[i];
+
+		mig_region_from_wire(&h->regions[i], w);
+		if (w->has_fd && w->fd >= 0)
+			h->regions[i].fd = fds[w->fd];
 	}
 	h->nregions = in->n_regions;
-	if (in->vm_fd >= 0)
+	if (in->has_vm_fd && in->vm_fd >= 0)
 		h->vm_fd = fds[in->vm_fd];
+	h->grant = (enum mig_grant)in->grant;
+	h->deferred = in->deferred;
+	h->zeroed = in->zeroed;
 	*out = h;
 	return 0;
 nomem:
@@ -152,6 +158,33 @@ MIG_EXPORT int mig_claim(struct mig_ctx *ctx, uint64_t session,
 	if (r)
 		return r;
 	if (!resp->handoff) {
+		mig_close_fds(fds, nfds);
+		r = -EPROTO;
+	} else {
+		r = handoff_from_wire(resp->handoff, fds, nfds, handoff);
+	}
+	mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+MIG_EXPORT int mig_take_memory(struct mig_ctx *ctx, uint64_t session,
+			       struct mig_handoff **handoff)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Target t = MIG__TARGET__INIT;
+	int fds[MIG_FDS_MAX];
+	unsigned int nfds = 0;
+	Mig__Response *resp;
+	int r;
+
+	req.kind = MIG__KIND__TAKE_STATE;
+	req.target = &t;
+	t.has_session = true;
+	t.session = session;
+	r = mig_call(ctx, &req, NULL, 0, &resp, fds, &nfds);
+	if (r)
+		return r;
+	if (!resp->handoff || resp->handoff->deferred) {
 		mig_close_fds(fds, nfds);
 		r = -EPROTO;
 	} else {

@@ -101,19 +101,3 @@ MIG_EXPORT int mig_memslot_set(int vm_fd, uint32_t slot, uint64_t gpa,
 		return -errno;
 	return 0;
 }
-
-MIG_EXPORT int mig_gmem_zero(int fd)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EINVAL;
-	if (st.st_size == 0)
-		return 0;
-	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-		      st.st_size) < 0)
-		return -errno;
-	return 0;
-}

@@ -12,6 +12,7 @@
 #define LIBMIG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -121,6 +122,13 @@ struct mig_region {
 	int fd;				/* -1 in query results */
 };
 
+/* What a claim token lets its bearer do with a VM's memory. */
+enum mig_grant {
+	MIG_GRANT_NONE		= 0,
+	MIG_GRANT_SUCCESSOR	= 1,	/* upgrade: same identity, as is */
+	MIG_GRANT_REBIND	= 2,	/* another identity: zeroed first */
+};
+
 struct mig_vm_info {
 	char id[MIG_ID_LEN];		/* identity, never reused */
 	char name[MIG_NAME_MAX];
@@ -144,6 +152,8 @@ struct mig_session_info {
 	uint64_t updated_ms;
 	int error;			/* positive errno of an abort */
 	char reason[MIG_REASON_MAX];
+	enum mig_grant grant;		/* how it was claimed */
+	bool zeroed;			/* memory zeroed for a rebind */
 	unsigned int nregions;
 	struct mig_region *regions;	/* owned; fds are -1 */
 };
@@ -159,6 +169,8 @@ struct mig_status {
 	uint64_t aborted;
 	char rebind_policy[16];
 	unsigned int open_fds;		/* fds held for sessions */
+	uint64_t refused;		/* claims refused */
+	uint64_t rebinds;		/* rebinds committed */
 };
 
 struct mig_list {
@@ -202,6 +214,51 @@ int mig_register(struct mig_ctx *ctx, const char *name, const char *uuid,
 /** mig_unregister() - forget a VM; aborts its open session. */
 int mig_unregister(struct mig_ctx *ctx, const char *vm);
 
+#define MIG_TOKEN_LEN	32
+#define MIG_TOKEN_HEX	(2 * MIG_TOKEN_LEN + 1)
+
+/* A one-time claim token, bound to one VM identity. */
+struct mig_token {
+	uint8_t bytes[MIG_TOKEN_LEN];
+	enum mig_grant kind;
+	char vm_id[MIG_ID_LEN];		/* identity it is bound to */
+	uint64_t expires_ms;		/* CLOCK_REALTIME */
+};
+
+/**
+ * mig_grant_successor() - management: authorise an upgrade of @vm.
+ *
+ * The new VMM claims @vm's next session with the token, inherits its
+ * identity and gets its memory as is. One use; a new grant replaces the
+ * previous one; it expires after grant_timeout. Hand it to the new VMM
+ * privately (environment or a pipe, not its command line).
+ * Returns: 0; -EPERM unless root or in the admin group; -ENOENT.
+ */
+int mig_grant_successor(struct mig_ctx *ctx, const char *vm,
+			struct mig_token *out);
+
+/**
+ * mig_grant_rebind() - management: authorise moving @vm's memory to a
+ * new VM identity, registered as @new_name (and @new_uuid, may be NULL)
+ * once the claimant commits.
+ * @uid: who may claim; (uid_t)-1 for @vm's owner's uid.
+ *
+ * The memory reaches the claimant zeroed, verified, without the source's
+ * VM fd or state; @vm's identity ends with the commit.
+ * Returns: 0; -EACCES under rebind_policy = refuse; -EEXIST when
+ * @new_name is taken; -EPERM; -ENOENT.
+ */
+int mig_grant_rebind(struct mig_ctx *ctx, const char *vm,
+		     const char *new_name, const char *new_uuid, uid_t uid,
+		     struct mig_token *out);
+
+/** mig_token_format() - 64 lowercase hex digits and a NUL into @hex. */
+void mig_token_format(const uint8_t bytes[MIG_TOKEN_LEN],
+		      char hex[MIG_TOKEN_HEX]);
+
+/** mig_token_parse() - the reverse; -EINVAL unless exactly 64 hex digits. */
+int mig_token_parse(const char *hex, uint8_t bytes[MIG_TOKEN_LEN]);
+
 /* ---- the handoff ------------------------------------------------------- */
 
 /**
@@ -223,19 +280,40 @@ struct mig_handoff {
 	unsigned int nregions;
 	struct mig_region *regions;	/* fds are the caller's now */
 	int vm_fd;			/* source VM fd or -1 */
+	enum mig_grant grant;		/* what the claim was */
+	bool deferred;			/* rebind: fds are -1 here and come
+					 * with mig_take_memory() */
+	bool zeroed;			/* memory was zeroed by migrd */
 };
 
 /**
  * mig_claim() - destination: take a session's memory.
- * @token: successor token or NULL.
+ * @token: the MIG_TOKEN_LEN bytes from mig_grant_successor() or
+ *	mig_grant_rebind(); a claim without one is refused.
  *
- * Returns: 0; -EBUSY when someone else claimed it; -EPERM; -ENOENT.
+ * With a successor token the handoff carries the fds and the source VM
+ * fd, contents as they are. With a rebind token it carries the layout
+ * only (@deferred): the source pauses after mig_ready(), migrd zeroes
+ * the memory, and mig_take_memory() returns the fds.
+ *
+ * Returns: 0; -EPERM for a missing, forged, used, expired or foreign
+ * token or a claimant of the wrong uid; -EACCES for a rebind under
+ * rebind_policy = refuse; -EBUSY when someone else claimed it; -ENOENT.
  */
 int mig_claim(struct mig_ctx *ctx, uint64_t session, const void *token,
 	      size_t token_len, struct mig_handoff **handoff);
 
 /** mig_handoff_free() - closes every fd still >= 0 in it. NULL-safe. */
 void mig_handoff_free(struct mig_handoff *handoff);
+
+/**
+ * mig_take_memory() - rebind destination: wait for the source to pause,
+ * then receive the zeroed memory. No state of the source comes with it.
+ * Returns: 0; -ECANCELED if the session was aborted; -EIO if migrd could
+ * not verify the zeroing (the session is aborted then).
+ */
+int mig_take_memory(struct mig_ctx *ctx, uint64_t session,
+		    struct mig_handoff **handoff);
 
 /** mig_ready() - destination: VM built, the source may pause now. */
 int mig_ready(struct mig_ctx *ctx, uint64_t session);
@@ -332,7 +410,19 @@ int mig_gmem_link(int vm_fd, int gmem_fd);
 int mig_memslot_set(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size,
 		    void *hva, int gmem_fd, uint64_t gmem_offset);
 
-/** mig_gmem_zero() - free every page of a gmem or memfd (reads as 0). */
+/**
+ * mig_gmem_zero() - free every page of a gmem or memfd, then check it.
+ *
+ * Punches a hole over the whole file, then verifies that no page of it
+ * is left: mincore() over a fresh read-only mapping (gmem with
+ * GUEST_MEMFD_FLAG_MMAP, memfd) and st_blocks == 0 (memfd). A gmem that
+ * cannot be mapped cannot be read from the host either; the punch is all
+ * there is to check then. Anyone still writing through another mapping
+ * while this runs makes the check fail.
+ *
+ * Returns: 0; -EIO when pages remain after the punch; -EINVAL for an fd
+ * that is not a regular file.
+ */
 int mig_gmem_zero(int fd);
 
 enum mig_fd_kind {

@@ -86,6 +86,8 @@ MIG_EXPORT int mig_status(struct mig_ctx *ctx, struct mig_status *st)
 	mig_strlcpy(st->rebind_policy, s->rebind_policy,
 		    sizeof(st->rebind_policy));
 	st->open_fds = s->open_fds;
+	st->refused = s->refused;
+	st->rebinds = s->rebinds;
 	mig__response__free_unpacked(resp, NULL);
 	return 0;
 }

@@ -184,12 +184,14 @@ static int add_ref(int32_t *refs, unsigned int *n, bool has, int32_t idx,
 	return 0;
 }
 
+/* Every region names its fd, except in a handoff whose fds come later. */
 static int add_region_refs(int32_t *refs, unsigned int *n,
-			   Mig__Region **regions, size_t nregions)
+			   Mig__Region **regions, size_t nregions,
+			   bool optional)
 {
 	for (size_t i = 0; i < nregions; i++) {
 		int r = add_ref(refs, n, regions[i]->has_fd, regions[i]->fd,
-				false);
+				optional);
 		if (r)
 			return r;
 	}
@@ -209,7 +211,7 @@ static int request_refs(const Mig__Request *req, int32_t *refs,
 			    req->offer->vm_fd, true);
 	if (!r && req->offer)
 		r = add_region_refs(refs, n, req->offer->regions,
-				    req->offer->n_regions);
+				    req->offer->n_regions, false);
 	return r;
 }
 
@@ -223,7 +225,8 @@ static int response_refs(const Mig__Response *resp, int32_t *refs,
 			    resp->handoff->vm_fd, true);
 		if (!r)
 			r = add_region_refs(refs, n, resp->handoff->regions,
-					    resp->handoff->n_regions);
+					    resp->handoff->n_regions,
+					    resp->handoff->deferred);
 	}
 	return r;
 }

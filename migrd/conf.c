@@ -24,6 +24,7 @@ void config_defaults(struct config *cfg)
 	cfg->offer_timeout_ms = 60000;
 	cfg->prepare_timeout_ms = 60000;
 	cfg->switch_timeout_ms = 10000;
+	cfg->grant_timeout_ms = 300000;
 	cfg->max_sessions_per_client = 16;
 	cfg->max_vms = 4096;
 	cfg->rebind = REBIND_ZERO;
@@ -148,6 +149,7 @@ static const struct key {
 	{ "offer_timeout",		set_duration,	F(offer_timeout_ms) },
 	{ "prepare_timeout",		set_duration,	F(prepare_timeout_ms) },
 	{ "switch_timeout",		set_duration,	F(switch_timeout_ms) },
+	{ "grant_timeout",		set_duration,	F(grant_timeout_ms) },
 	{ "max_sessions_per_client",	set_count,	F(max_sessions_per_client) },
 	{ "max_vms",			set_count,	F(max_vms) },
 	{ "rebind_policy",		set_policy,	0, 0 },

@@ -20,6 +20,7 @@ struct config {
 	unsigned int offer_timeout_ms;	/* offered, unclaimed */
 	unsigned int prepare_timeout_ms;	/* claimed, until switchover */
 	unsigned int switch_timeout_ms;	/* guest paused, until commit */
+	unsigned int grant_timeout_ms;	/* a claim token's lifetime */
 	unsigned int max_sessions_per_client;
 	unsigned int max_vms;
 	enum rebind_policy rebind;

@@ -71,3 +71,9 @@ void json_i64(struct json *j, const char *key, int64_t v)
 	prefix(j, key);
 	fprintf(j->f, "%" PRId64, v);
 }
+
+void json_bool(struct json *j, const char *key, bool v)
+{
+	prefix(j, key);
+	fputs(v ? "true" : "false", j->f);
+}

@@ -19,5 +19,6 @@ void json_close(struct json *j, char bracket);
 void json_str(struct json *j, const char *key, const char *v);
 void json_u64(struct json *j, const char *key, uint64_t v);
 void json_i64(struct json *j, const char *key, int64_t v);
+void json_bool(struct json *j, const char *key, bool v);
 
 #endif /* MIGRD_JSON_H */

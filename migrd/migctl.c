@@ -40,7 +40,12 @@ static void usage(FILE *out)
 		"  abort SESSION [REASON]       cancel a handoff; the source keeps the guest\n"
 		"  register NAME --pid PID [--uuid UUID]\n"
 		"                               tell migrd that PID runs VM NAME\n"
-		"  unregister VM                forget a VM, aborting its session\n\n"
+		"  unregister VM                forget a VM, aborting its session\n"
+		"  grant VM                     print a one-time token that lets the\n"
+		"                               next VMM of VM take it over as is\n"
+		"  grant VM --rebind NAME [--uuid UUID] [--uid UID]\n"
+		"                               a token that moves VM's memory, zeroed,\n"
+		"                               to a new VM NAME claimed by UID\n\n"
 		"Options:\n"
 		"  -s, --socket PATH  migrd's socket (default $MIGRD_SOCKET or "
 		MIG_DEFAULT_SOCKET ")\n"
@@ -102,6 +107,12 @@ static void json_vm(const char *key, const struct mig_vm_info *v)
 	json_close(&J, '}');
 }
 
+static const char *grant_name(enum mig_grant g)
+{
+	return g == MIG_GRANT_SUCCESSOR ? "successor" :
+		g == MIG_GRANT_REBIND ? "rebind" : "none";
+}
+
 static void json_session(const char *key, const struct mig_session_info *s)
 {
 	json_open(&J, key, '{');
@@ -116,6 +127,8 @@ static void json_session(const char *key, const struct mig_session_info *s)
 	json_u64(&J, "updated_ms", s->updated_ms);
 	json_i64(&J, "error", s->error);
 	json_str(&J, "reason", s->reason);
+	json_str(&J, "grant", grant_name(s->grant));
+	json_bool(&J, "zeroed", s->zeroed);
 	json_open(&J, "regions", '[');
 	for (unsigned int i = 0; i < s->nregions; i++) {
 		const struct mig_region *r = &s->regions[i];
@@ -172,6 +185,8 @@ static int cmd_status(struct mig_ctx *ctx, int argc, char **argv)
 		json_u64(&J, "aborted", st.aborted);
 		json_str(&J, "rebind_policy", st.rebind_policy);
 		json_u64(&J, "open_fds", st.open_fds);
+		json_u64(&J, "refused", st.refused);
+		json_u64(&J, "rebinds", st.rebinds);
 		json_close(&J, '}');
 		return EXIT_OK;
 	}
@@ -181,6 +196,8 @@ static int cmd_status(struct mig_ctx *ctx, int argc, char **argv)
 	       st.clients, st.vms, st.sessions, st.open_fds);
 	printf("handoffs: %" PRIu64 " committed, %" PRIu64 " aborted\n",
 	       st.committed, st.aborted);
+	printf("claims refused: %" PRIu64 "  rebinds: %" PRIu64 "\n",
+	       st.refused, st.rebinds);
 	printf("rebind policy: %s\n", st.rebind_policy);
 	return EXIT_OK;
 }
@@ -234,6 +251,9 @@ static void print_session_detail(const struct mig_session_info *s)
 	       s->reason[0] ? ", " : "", s->reason);
 	printf("  source:  pid %d\n  dest:    pid %d\n", s->source_pid,
 	       s->dest_pid);
+	if (s->grant != MIG_GRANT_NONE)
+		printf("  claimed: with a %s grant%s\n", grant_name(s->grant),
+		       s->zeroed ? ", memory zeroed" : "");
 	printf("  memory:  %s in %u regions\n  created: %s\n", mem,
 	       s->nregions, t);
 	for (unsigned int i = 0; i < s->nregions; i++) {
@@ -413,6 +433,59 @@ static int cmd_unregister(struct mig_ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int grant_opts(int argc, char **argv, const char **rebind,
+		      const char **uuid, uid_t *uid)
+{
+	uint64_t v;
+
+	for (int i = 2; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			return -EINVAL;
+		if (strcmp(argv[i], "--rebind") == 0)
+			*rebind = argv[i + 1];
+		else if (strcmp(argv[i], "--uuid") == 0)
+			*uuid = argv[i + 1];
+		else if (strcmp(argv[i], "--uid") == 0 &&
+			 !mig_parse_u64(argv[i + 1], &v) && v < UINT32_MAX)
+			*uid = (uid_t)v;
+		else
+			return -EINVAL;
+	}
+	return (*uuid || *uid != (uid_t)-1) && !*rebind ? -EINVAL : 0;
+}
+
+static int cmd_grant(struct mig_ctx *ctx, int argc, char **argv)
+{
+	const char *rebind = NULL, *uuid = NULL;
+	char hex[MIG_TOKEN_HEX];
+	uid_t uid = (uid_t)-1;
+	struct mig_token t;
+	int r;
+
+	if (argc < 2 || grant_opts(argc, argv, &rebind, &uuid, &uid)) {
+		fprintf(stderr, "migctl: grant needs VM [--rebind NAME [--uuid UUID] [--uid UID]].\n");
+		return EXIT_USAGE;
+	}
+	r = rebind ? mig_grant_rebind(ctx, argv[1], rebind, uuid, uid, &t) :
+		mig_grant_successor(ctx, argv[1], &t);
+	if (r)
+		return fail(ctx, r, "grant");
+	mig_token_format(t.bytes, hex);
+	if (json_out) {
+		json_open(&J, NULL, '{');
+		json_str(&J, "token", hex);
+		json_str(&J, "kind", grant_name(t.kind));
+		json_str(&J, "vm_id", t.vm_id);
+		json_u64(&J, "expires_ms", t.expires_ms);
+		json_close(&J, '}');
+	} else {
+		printf("%s\n", hex);
+	}
+	explicit_bzero(&t, sizeof(t));
+	explicit_bzero(hex, sizeof(hex));
+	return EXIT_OK;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct mig_ctx *ctx, int argc, char **argv);
@@ -424,6 +497,7 @@ static const struct command {
 	{ "abort", cmd_abort },
 	{ "register", cmd_register },
 	{ "unregister", cmd_unregister },
+	{ "grant", cmd_grant },
 };
 
 static const struct command *find_command(const char *name)

@@ -17,6 +17,7 @@
 #include "libmig.h"
 #include "list.h"
 #include "mig-private.h"
+#include "policy.h"
 
 /* Something in the epoll set; the callback finds its object. */
 struct watch {
@@ -41,6 +42,18 @@ struct client {
 	unsigned int sessions;		/* open sessions it takes part in */
 };
 
+/* A claim token management asked for; at most one live per VM. */
+struct grant {
+	uint8_t token[MIG_TOKEN_LEN];
+	enum grant_kind kind;		/* GRANT_NONE: none issued */
+	bool used;			/* kept to tell a replay */
+	uint64_t expires;		/* CLOCK_MONOTONIC ms */
+	uint64_t expires_ms;		/* the same, CLOCK_REALTIME */
+	uid_t uid;			/* who may claim with it */
+	char new_name[MIG_NAME_MAX];	/* rebind: the new identity's */
+	char new_uuid[MIG_UUID_LEN];
+};
+
 struct vm {
 	struct list_head link;
 	struct watch owner;		/* owner's pidfd: readable at exit */
@@ -54,6 +67,7 @@ struct vm {
 	struct session *session;
 	unsigned int upgrades;
 	uint64_t registered_ms;
+	struct grant grant;
 };
 
 struct session {
@@ -78,6 +92,8 @@ struct session {
 	uint64_t deadline;		/* CLOCK_MONOTONIC ms */
 	int error;
 	char reason[MIG_REASON_MAX];
+	struct grant grant;		/* the one claimed with; token wiped */
+	bool zeroed;			/* rebind: memory zeroed, verified */
 };
 
 /* What a handler answers; storage for the reply lives here. */
@@ -95,6 +111,7 @@ struct reply {
 	Mig__Handoff handoff;
 	Mig__Blob blob;
 	Mig__StatusInfo status;
+	Mig__GrantReply grant;
 	void *heap;			/* freed after sending */
 };
 
@@ -110,7 +127,7 @@ struct migrd {
 	struct list_head history;	/* ended, newest last */
 	unsigned int nclients, nvms, nsessions, nhistory;
 	uint64_t next_client, next_session;
-	uint64_t committed, aborted;
+	uint64_t committed, aborted, refused, rebinds;
 	uint64_t started_ms;		/* CLOCK_MONOTONIC */
 	unsigned int held_fds;
 	gid_t admin_gid;
@@ -139,11 +156,26 @@ int handle_register(struct client *c, Mig__Request *req, int *fds,
 int handle_unregister(struct client *c, Mig__Request *req, int *fds,
 		      unsigned int nfds, struct reply *rep);
 struct vm *vm_find(const char *key);
+int check_new_names(const char *name, const char *uuid, struct reply *rep);
+struct vm *vm_create(const char *name, const char *uuid, int pidfd, pid_t pid,
+		     uid_t uid, uint64_t ino);
 void vm_set_owner(struct vm *vm, int pidfd, pid_t pid, uid_t uid,
 		  uint64_t ino);
 void vm_destroy(struct vm *vm, const char *why);
 void vm_owner_exec(pid_t pid);
 void registry_fini(void);
+
+/* grant.c */
+int handle_grant(struct client *c, Mig__Request *req, int *fds,
+		 unsigned int nfds, struct reply *rep);
+/* What a claim's token is for vm; *g is the grant it matched, if any. */
+enum token_check grant_check(struct vm *vm, const Mig__Claim *cl,
+			     const struct grant **g);
+
+/* rebind.c */
+int rebind_zero(struct session *s);
+int rebind_may_commit(const struct session *s, struct reply *rep);
+void rebind_commit(struct session *s, struct vm *old);
 
 /* session.c */
 int handle_offer(struct client *c, Mig__Request *req, int *fds,

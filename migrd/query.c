@@ -42,6 +42,9 @@ void session_info(Mig__SessionInfo *out, const struct session *s,
 	out->updated_ms = s->updated_ms;
 	out->error = (uint32_t)s->error;
 	out->reason = (char *)s->reason;
+	out->has_grant = out->has_zeroed = true;
+	out->grant = (Mig__GrantKind)s->grant.kind;
+	out->zeroed = s->zeroed;
 	if (!rs)
 		return;
 	for (unsigned int i = 0; i < s->nregions; i++) {
@@ -82,6 +85,9 @@ int handle_status(struct client *c, Mig__Request *req, int *fds,
 	st->committed = migrd.committed;
 	st->aborted = migrd.aborted;
 	st->open_fds = migrd.held_fds;
+	st->has_refused = st->has_rebinds = true;
+	st->refused = migrd.refused;
+	st->rebinds = migrd.rebinds;
 	st->rebind_policy = (char *)rebind_policy_name(migrd.cfg.rebind);
 	rep->resp.status = st;
 	return 0;

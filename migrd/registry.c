@@ -88,6 +88,7 @@ void vm_destroy(struct vm *vm, const char *why)
 	}
 	list_del(&vm->link);
 	migrd.nvms--;
+	explicit_bzero(&vm->grant, sizeof(vm->grant));
 	free(vm);
 }
 
@@ -188,29 +189,66 @@ static int pin_owner(Mig__Register *reg, int *fds, pid_t *pid, uid_t *uid,
 	return 0;
 }
 
-static int check_register(Mig__Register *reg, struct reply *rep)
+/* A name and an optional UUID for a new registration: valid and free. */
+int check_new_names(const char *name, const char *uuid, struct reply *rep)
 {
-	if (!reg || !valid_name(reg->name))
+	if (!valid_name(name))
 		return reply_err(rep, -EINVAL,
 				 "A VM name must be 1 to 63 letters, digits or ._-:@+ characters.");
-	if (reg->uuid && *reg->uuid && !valid_uuid(reg->uuid))
+	if (uuid && *uuid && !valid_uuid(uuid))
 		return reply_err(rep, -EINVAL,
 				 "The UUID must look like 8-4-4-4-12 hex digits.");
-	if (vm_find(reg->name) || (reg->uuid && *reg->uuid &&
-				   vm_find(reg->uuid)))
+	if (vm_find(name) || (uuid && *uuid && vm_find(uuid)))
 		return reply_err(rep, -EEXIST,
 				 "A VM with this name or UUID is already registered.");
+	return 0;
+}
+
+static int check_register(Mig__Register *reg, struct reply *rep)
+{
+	int r = check_new_names(reg ? reg->name : NULL,
+				reg ? reg->uuid : NULL, rep);
+
+	if (r)
+		return r;
 	if (migrd.nvms >= migrd.cfg.max_vms)
 		return reply_err(rep, -ENOSPC,
 				 "migrd already holds max_vms registrations.");
 	return 0;
 }
 
+/*
+ * A new VM with a fresh identity: 128 random bits, so never reused.
+ * Takes pidfd, also on failure.
+ */
+struct vm *vm_create(const char *name, const char *uuid, int pidfd, pid_t pid,
+		     uid_t uid, uint64_t ino)
+{
+	unsigned char raw[16];
+	struct vm *vm = calloc(1, sizeof(*vm));
+
+	if (!vm || getrandom(raw, sizeof(raw), 0) != sizeof(raw)) {
+		free(vm);
+		close(pidfd);
+		return NULL;
+	}
+	mig_hex(vm->id, raw, sizeof(raw));
+	mig_strlcpy(vm->name, name, sizeof(vm->name));
+	mig_strlcpy(vm->uuid, uuid, sizeof(vm->uuid));
+	for (char *p = vm->uuid; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	vm->registered_ms = mig_now_ms();
+	vm->owner.fd = -1;
+	vm_set_owner(vm, pidfd, pid, uid, ino);
+	list_add_tail(&vm->link, &migrd.vms);
+	migrd.nvms++;
+	return vm;
+}
+
 int handle_register(struct client *c, Mig__Request *req, int *fds,
 		    unsigned int nfds, struct reply *rep)
 {
 	Mig__Register *reg = req->register_;
-	unsigned char raw[16];
 	struct vm *vm;
 	int r, pidfd;
 	uint64_t ino;
@@ -225,23 +263,13 @@ int handle_register(struct client *c, Mig__Request *req, int *fds,
 		return reply_err(rep, r,
 				 "The owner process cannot be pinned: %s.",
 				 strerror(-r));
-	vm = calloc(1, sizeof(*vm));
-	if (!vm || getrandom(raw, sizeof(raw), 0) != sizeof(raw) ||
-	    mig_pidfd_ino(pidfd, &ino) < 0) {
-		free(vm);
+	if (mig_pidfd_ino(pidfd, &ino) < 0) {
 		close(pidfd);
 		return -ENOMEM;
 	}
-	mig_hex(vm->id, raw, sizeof(raw));
-	mig_strlcpy(vm->name, reg->name, sizeof(vm->name));
-	mig_strlcpy(vm->uuid, reg->uuid, sizeof(vm->uuid));
-	for (char *p = vm->uuid; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	vm->registered_ms = mig_now_ms();
-	vm->owner.fd = -1;
-	vm_set_owner(vm, pidfd, pid, uid, ino);
-	list_add_tail(&vm->link, &migrd.vms);
-	migrd.nvms++;
+	vm = vm_create(reg->name, reg->uuid, pidfd, pid, uid, ino);
+	if (!vm)
+		return -ENOMEM;
 	log_info("VM %s (%s) registered by pid %d: owner pid %d uid %u",
 		 vm->name, vm->id, c->cred.pid, pid, uid);
 	vm_info(&rep->vm, vm);

@@ -131,6 +131,7 @@ static const struct handler {
 	[MIG__KIND__LIST]	= { handle_list },
 	[MIG__KIND__SHOW]	= { handle_show },
 	[MIG__KIND__SUBSCRIBE]	= { handle_subscribe },
+	[MIG__KIND__GRANT]	= { handle_grant, true },
 };
 
 static int dispatch(struct client *c, Mig__Request *req, int *fds,
@@ -155,7 +156,7 @@ static int dispatch(struct client *c, Mig__Request *req, int *fds,
 				 "A request is already waiting on this connection.");
 	if (h->admin && !c->admin)
 		return reply_err(rep, -EPERM,
-				 "Only root or the admin group may register or unregister VMs.");
+				 "Only root or the admin group may register, unregister or grant.");
 	return h->fn(c, req, fds, nfds, rep);
 }
 

@@ -114,24 +114,28 @@ static void commit_owner(struct session *s)
 static void session_end(struct session *s)
 {
 	struct vm *vm = s->vm;
+	bool committed = s->state == MIG__STATE__COMMITTED;
+	bool rebind = s->grant.kind == GRANT_REBIND;
 
 	drop_fds(s);
 	if (s->source)
 		s->source->sessions--;
 	if (s->dest)
 		s->dest->sessions--;
-	if (s->state == MIG__STATE__COMMITTED) {
+	if (committed)
 		migrd.committed++;
-		commit_owner(s);
-	} else {
+	else
 		migrd.aborted++;
-	}
+	if (committed && !rebind)
+		commit_owner(s);
 	vm->session = NULL;
 	s->vm = NULL;
 	history_add(s);
+	if (committed && rebind)
+		rebind_commit(s, vm);
 	/* An owner that died mid-switchover and whose successor did not
 	 * commit leaves a VM nobody runs. */
-	if (vm->owner_gone)
+	else if (vm->owner_gone)
 		vm_destroy(vm, "owner process gone and no successor committed");
 }
 
@@ -359,36 +363,88 @@ static void handoff_fds(struct session *s, struct reply *rep)
 	rep->resp.handoff = &rep->handoff;
 }
 
+/* Hand the layout only: a rebind's fds follow, zeroed, with TAKE_STATE. */
+static void handoff_layout(struct session *s, struct reply *rep)
+{
+	mig__handoff__init(&rep->handoff);
+	rep->handoff.has_vm_fd = true;
+	rep->handoff.vm_fd = -1;
+	rep->handoff.has_deferred = rep->handoff.deferred = true;
+	session_info(&rep->session, s, rep->regions, rep->rp);
+	rep->handoff.n_regions = s->nregions;
+	rep->handoff.regions = rep->rp;
+	rep->resp.handoff = &rep->handoff;
+	/* The source VM fd carries its identity (ASID/HKID on SEV/TDX):
+	 * never to another identity. */
+	if (s->vm_fd >= 0)
+		migrd.held_fds--;
+	mig_close_fds(&s->vm_fd, 1);
+}
+
+/* Ask policy_decide() and say what it decided, with who was involved. */
+static void decide_claim(struct client *c, struct session *s,
+			 const Mig__Claim *cl, const struct grant **g,
+			 struct decision *d)
+{
+	struct claim_facts f = {
+		.token = grant_check(s->vm, cl, g),
+		.policy = migrd.cfg.rebind,
+	};
+	uid_t allowed = *g ? (*g)->uid : s->vm->owner_uid;
+
+	f.kind = *g ? (*g)->kind : GRANT_NONE;
+	f.uid_ok = c->cred.uid == 0 || c->cred.uid == allowed;
+	policy_decide(&f, d);
+	log_info("claim of session %llu (VM %s, identity %s) by pid %d uid %u: token %s, grant %s%s%s -> %s: %s",
+		 (unsigned long long)s->id, s->vm_name, s->vm_id, c->cred.pid,
+		 c->cred.uid, token_check_name(f.token),
+		 grant_kind_name(f.kind),
+		 f.kind == GRANT_REBIND ? " to new VM " : "",
+		 f.kind == GRANT_REBIND ? (*g)->new_name : "",
+		 verdict_name(d->verdict), d->why);
+}
+
 int handle_claim(struct client *c, Mig__Request *req, int *fds,
 		 unsigned int nfds, struct reply *rep)
 {
 	const Mig__Claim *cl = req->claim;
+	const struct grant *g;
+	struct decision d;
 	struct session *s;
-	int r;
 
 	s = target_session(cl ? cl->session : 0, cl && cl->has_session, rep);
 	if (!s)
 		return -(int)rep->resp.error;
-	if (c->cred.uid != 0 && c->cred.uid != s->vm->owner_uid)
-		return reply_err(rep, -EPERM,
-				 "Only root or the user running VM %s may claim its memory.",
-				 s->vm_name);
 	if (c == s->source)
 		return reply_err(rep, -EINVAL,
 				 "A source cannot claim its own session.");
 	if (c->sessions >= migrd.cfg.max_sessions_per_client)
 		return reply_err(rep, -EMFILE,
 				 "This connection has max_sessions_per_client sessions open.");
+	decide_claim(c, s, cl, &g, &d);
+	if (d.verdict == VERDICT_REFUSE) {
+		migrd.refused++;
+		return reply_err(rep, d.err, "Claim of VM %s refused: %s.",
+				 s->vm_name, d.why);
+	}
 	if (s->state != MIG__STATE__OFFERED)
 		return reply_err(rep, -EBUSY,
 				 "Session %llu was already claimed by pid %d.",
 				 (unsigned long long)s->id, s->dest_pid);
-	handoff_fds(s, rep);
+	/* One use: whatever happens to this session, the token is spent. */
+	s->vm->grant.used = true;
+	s->grant = *g;
+	explicit_bzero(s->grant.token, sizeof(s->grant.token));
+	if (d.verdict == VERDICT_AS_IS)
+		handoff_fds(s, rep);
+	else
+		handoff_layout(s, rep);
+	rep->handoff.has_grant = true;
+	rep->handoff.grant = (Mig__GrantKind)s->grant.kind;
 	s->dest = c;
 	s->dest_pid = c->cred.pid;
 	c->sessions++;
-	r = session_event(s, EV_CLAIM, 0, NULL);
-	return r;
+	return session_event(s, EV_CLAIM, 0, NULL);
 }
 
 static bool may_act(const struct client *c, const struct session *s,
@@ -431,6 +487,23 @@ static int keep_state(struct session *s, const Mig__Blob *b,
 	return 0;
 }
 
+/*
+ * The source of a rebind has paused: zero its memory now, before the
+ * destination can have it. Its state is not kept: it is not the new
+ * VM's. If the zeroing cannot be verified, nothing is handed out.
+ */
+static int switch_rebind(struct session *s, struct reply *rep)
+{
+	int r = rebind_zero(s);
+
+	if (!r)
+		return 0;
+	reply_err(rep, r, "The memory of VM %s could not be zeroed; the rebind is aborted.",
+		  s->vm_name);
+	session_event(s, EV_ABORT, -r, "memory could not be zeroed for a rebind");
+	return r;
+}
+
 /* READY, STATE, COMMIT and ABORT: one event each on a named session. */
 int handle_step(struct client *c, Mig__Request *req, int *fds,
 		unsigned int nfds, struct reply *rep)
@@ -450,8 +523,15 @@ int handle_step(struct client *c, Mig__Request *req, int *fds,
 		return reply_err(rep, -EPERM,
 				 "This connection plays no part in session %llu that allows that step.",
 				 (unsigned long long)id);
-	if (req->kind == MIG__KIND__STATE && s->state == MIG__STATE__READY_TO_SWITCH) {
-		r = keep_state(s, req->state, rep);
+	if (req->kind == MIG__KIND__STATE &&
+	    s->state == MIG__STATE__READY_TO_SWITCH) {
+		r = s->grant.kind == GRANT_REBIND ? switch_rebind(s, rep) :
+			keep_state(s, req->state, rep);
+		if (r)
+			return r;
+	}
+	if (req->kind == MIG__KIND__COMMIT) {
+		r = rebind_may_commit(s, rep);
 		if (r)
 			return r;
 	}
@@ -472,9 +552,33 @@ int handle_step(struct client *c, Mig__Request *req, int *fds,
  * Answer a WAIT or TAKE_STATE now if the session allows: 0 answered, < 0
  * refused (both with rep filled), 1 to keep waiting.
  */
+/* TAKE_STATE of a rebind: the zeroed memory instead of the state. */
+static int take_rebind(struct session *s, struct reply *rep)
+{
+	if (s->state < MIG__STATE__SWITCHING)
+		return 1;
+	if (!s->zeroed || s->regions[0].fd < 0)
+		return reply_err(rep, -ENODATA,
+				 "The memory of session %llu was already taken.",
+				 (unsigned long long)s->id);
+	handoff_fds(s, rep);
+	rep->handoff.has_grant = rep->handoff.has_zeroed = true;
+	rep->handoff.grant = MIG__GRANT_KIND__REBIND;
+	rep->handoff.zeroed = true;
+	return 0;
+}
+
+/*
+ * Answer a WAIT or TAKE_STATE now if the session allows: 0 answered, < 0
+ * refused (both with rep filled), 1 to keep waiting.
+ */
 static int wait_eval(struct client *c, struct session *s, Mig__Kind kind,
 		     Mig__State want, struct reply *rep)
 {
+	if (s->state == MIG__STATE__ABORTED && s->zeroed)
+		return reply_err(rep, -EOWNERDEAD,
+				 "Session %llu was aborted after its memory was zeroed for a rebind: %s; the old guest cannot resume.",
+				 (unsigned long long)s->id, s->reason);
 	if (s->state == MIG__STATE__ABORTED)
 		return reply_err(rep, -ECANCELED,
 				 "Session %llu was aborted: %s.",
@@ -485,6 +589,8 @@ static int wait_eval(struct client *c, struct session *s, Mig__Kind kind,
 		reply_session(rep, s);
 		return 0;
 	}
+	if (s->grant.kind == GRANT_REBIND)
+		return take_rebind(s, rep);
 	if (!s->blob)
 		return s->state < MIG__STATE__SWITCHING ? 1 :
 			reply_err(rep, -ENODATA,

@@ -69,6 +69,8 @@ boot() { # boot NAME RAM -> $pid, log $dir/NAME.0
 # upgrade NAME N STRATEGY [FAULT] -> $new, log $dir/NAME.N
 upgrade() {
 	kill -USR1 "$pid"
+	MIG_TOKEN=$("$MIGCTL" grant "$1") || bad "$1: grant for upgrade $2"
+	export MIG_TOKEN
 	preload=
 	# FAKE: this kernel has no KVM_LINK_GUEST_MEMFD; preload the fake.
 	[ "$3" = link ] && preload=$FAKE_LINK
@@ -76,6 +78,7 @@ upgrade() {
 		REFVMM_FAULT=${4:-} "$REFVMM" --take "$1" --strategy "$3" \
 		--verbose >"$dir/$1.$2" 2>&1 &
 	new=$!
+	unset MIG_TOKEN
 	pids="$pids $new"
 }
 
@@ -136,7 +139,8 @@ stopped() { grep -q '^State:.*stopped' "/proc/$1/status"; }
 boot vm-src gmem
 old=$pid
 kill -USR1 "$pid"
-REFVMM_STOP_AT=dest-claimed "$REFVMM" --take vm-src >"$dir/vm-src.1" 2>&1 &
+MIG_TOKEN=$("$MIGCTL" grant vm-src) REFVMM_STOP_AT=dest-claimed \
+	"$REFVMM" --take vm-src >"$dir/vm-src.1" 2>&1 &
 new=$!
 pids="$pids $new"
 wait_for 60 stopped "$new" || bad "vm-src: destination stopped after its claim"

@@ -45,6 +45,13 @@ bool check_pattern(const void *p, uint64_t size, uint64_t seed);
 /* A connected context, registered as owner of VM name when name != NULL. */
 struct mig_ctx *connect_as_owner(const struct daemon *d, const char *name);
 
+/*
+ * Claim session sid of VM vm on ctx the way a legitimate successor does:
+ * with a token management (a root connection of its own) granted.
+ */
+int claim_successor(const struct daemon *d, struct mig_ctx *ctx,
+		    const char *vm, uint64_t sid, struct mig_handoff **h);
+
 /* One gmem region at gpa 0 for fd. */
 struct mig_region gmem_region(int fd, uint64_t size);
 

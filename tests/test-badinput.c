@@ -60,7 +60,7 @@ static void stop(void)
 	if (c && good) {
 		struct mig_handoff *h = NULL;
 
-		cr_expect_eq(mig_claim(c, good, NULL, 0, &h), 0,
+		cr_expect_eq(claim_successor(&d, c, "bystander", good, &h), 0,
 			     "the other session survived: %s",
 			     mig_last_error(c));
 		mig_handoff_free(h);
@@ -204,10 +204,10 @@ Test(bad, second_claimant_is_refused)
 	uint64_t sid;
 
 	cr_assert_eq(mig_offer(owner, "victim", &r, 1, -1, &sid), 0);
-	cr_assert_eq(mig_claim(a, sid, NULL, 0, &h1), 0);
-	cr_assert_eq(mig_claim(b, sid, NULL, 0, &h2), -EBUSY);
+	cr_assert_eq(claim_successor(&d, a, "victim", sid, &h1), 0);
+	cr_assert_eq(claim_successor(&d, b, "victim", sid, &h2), -EBUSY);
 	cr_assert_null(h2, "no fd for the loser");
-	cr_assert_eq(mig_claim(owner, good, NULL, 0, &h2), -EINVAL,
+	cr_assert_eq(claim_successor(&d, owner, "bystander", good, &h2), -EINVAL,
 		     "a source cannot claim its own session");
 	mig_handoff_free(h1);
 	mig_unref(a);

@@ -47,6 +47,7 @@ Test(config, every_key)
 		"offer_timeout = 250ms\n"
 		"prepare_timeout = 2m\n"
 		"switch_timeout = 3s\n"
+		"grant_timeout = 90s\n"
 		"max_sessions_per_client = 4\n"
 		"max_vms = 10\n"
 		"rebind_policy = refuse\n"
@@ -59,6 +60,7 @@ Test(config, every_key)
 	cr_assert_eq(c.offer_timeout_ms, 250);
 	cr_assert_eq(c.prepare_timeout_ms, 120000);
 	cr_assert_eq(c.switch_timeout_ms, 3000);
+	cr_assert_eq(c.grant_timeout_ms, 90000);
 	cr_assert_eq(c.max_sessions_per_client, 4);
 	cr_assert_eq(c.max_vms, 10);
 	cr_assert_eq(c.rebind, REBIND_REFUSE);

@@ -67,7 +67,7 @@ static void dest_main(uint64_t sid, ino_t ino, enum step die, int go)
 	char c;
 	uint8_t *p;
 
-	if (!ctx || mig_claim(ctx, sid, NULL, 0, &h))
+	if (!ctx || claim_successor(&d, ctx, "vm1", sid, &h))
 		_exit(10);
 	if (die == AFTER_CLAIM)
 		raise(SIGKILL);
@@ -307,7 +307,7 @@ Test(handoff, source_dies_during_prepare)
 	}
 	cr_assert_eq(read(p[0], &sid, sizeof(sid)), sizeof(sid));
 	ctx = connect_as_owner(&d, NULL);
-	cr_assert_eq(mig_claim(ctx, sid, NULL, 0, &h), 0);
+	cr_assert_eq(claim_successor(&d, ctx, "vm1", sid, &h), 0);
 	kill(src, SIGKILL);
 	waitpid(src, NULL, 0);
 	cr_assert_eq(mig_take_state(ctx, sid, &blob, &len), -ECANCELED);

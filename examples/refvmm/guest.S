@@ -2,7 +2,14 @@
 /*
  * The reference guest, 64-bit long mode, position-independent: the VMM
  * copies the bytes between guest_code_start and guest_code_end to
- * CODE_GPA. Entry: rdi = memory size, rsi = seed, rdx = stride.
+ * CODE_GPA. Entry: rdi = memory size, rsi = seed, rdx = stride, r8 = 1
+ * to scan the memory first.
+ *
+ * The scan is what a new VM does with memory it was given by a rebind:
+ * before writing anything it counts the words, one every stride bytes
+ * from FILL_START up, that are not zero, and reports the count through
+ * REPORT_PORT with al = 2. Whatever another guest left there, this guest
+ * would see; migrd's rule says it must see nothing.
  *
  * It fills its memory with a pattern derived from the seed, one word
  * every stride bytes (8 for every word; a page for every page, which is
@@ -26,6 +33,10 @@ guest_code_start:
 	mov	r14, rsi		/* seed */
 	mov	r12, rdx		/* stride */
 	movabs	r13, 0xbf58476d1ce4e5b9
+	test	r8, r8
+	jz	fill_start
+	call	scan
+fill_start:
 	mov	rcx, FILL_START
 fill:
 	call	skip_hole
@@ -64,7 +75,7 @@ count:
 	mov	edx, 1
 1:	mov	[MB_OK], rdx
 	inc	qword ptr [MB_REPORTS]
-	mov	al, 1
+	mov	al, REPORT_COUNT
 	out	REPORT_PORT, al
 	jmp	count
 
@@ -80,6 +91,26 @@ checksum:
 	add	rcx, r12
 	jmp	2b
 3:	ret
+
+/* Count the words that are not zero; report as MB_SCAN_*, al = 2. */
+scan:
+	xor	eax, eax
+	xor	r9d, r9d
+	mov	rcx, FILL_START
+5:	call	skip_hole
+	cmp	rcx, r15
+	jae	6f
+	inc	r9
+	cmp	qword ptr [rcx], 0
+	je	7f
+	inc	rax
+7:	add	rcx, r12
+	jmp	5b
+6:	mov	[MB_SCAN_NONZERO], rax
+	mov	[MB_SCAN_WORDS], r9
+	mov	al, REPORT_SCAN
+	out	REPORT_PORT, al
+	ret
 
 /* rcx inside [HOLE_START, HOLE_START + HOLE_SIZE) jumps past it; uses rdx */
 skip_hole:

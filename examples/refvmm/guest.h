@@ -14,6 +14,8 @@
 #define MB_REP_SUM	0x18	/* checksum at the last report */
 #define MB_OK		0x20	/* 1: checksum == reference, counters agree */
 #define MB_REPORTS	0x28	/* reports so far */
+#define MB_SCAN_NONZERO	0x30	/* scan: words found not zero */
+#define MB_SCAN_WORDS	0x38	/* scan: words looked at */
 
 #define PML4_GPA	0x1000
 #define PDPT_GPA	0x2000
@@ -31,6 +33,8 @@
 #define HOLE_SIZE	0x200000
 
 #define REPORT_PORT	0x10
+#define REPORT_COUNT	1	/* al: counter and checksum in the mailbox */
+#define REPORT_SCAN	2	/* al: scan result in the mailbox */
 /* Report every 2^16 counter steps. */
 #define REPORT_MASK	0xffff
 

@@ -132,6 +132,7 @@ static int enter_long_mode(struct vmm *v)
 		.rdi = v->mem_size,
 		.rsi = v->seed,
 		.rdx = v->stride,
+		.r8 = v->scan,
 	};
 
 	if (ioctl(v->vcpu, KVM_GET_SREGS, &sr) < 0)

@@ -3,7 +3,12 @@
  * refvmm: start a guest, or take one over from a running refvmm.
  *
  *   refvmm --name vm1 [--mem 1G] [--ram gmem|memfd]     boot a new guest
- *   refvmm --take vm1 [--strategy auto|link|share|copy|memfd]
+ *   MIG_TOKEN=... refvmm --take vm1 [--strategy auto|link|share|copy|memfd]
+ *
+ * The token comes from management (migctl grant vm1); it travels in the
+ * environment, which other users cannot read, not on the command line,
+ * which they can. A successor token continues vm1's guest; a rebind
+ * token gives this VMM vm1's memory, zeroed, for a new guest.
  *
  * SIGUSR1 hands the guest to whichever refvmm takes it; SIGTERM stops.
  */
@@ -36,10 +41,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: refvmm --name NAME [--mem SIZE] [--ram gmem|memfd] [--seed N]\n"
-		"       refvmm --take NAME [--strategy auto|link|share|copy|memfd]\n"
+		"       MIG_TOKEN=HEX refvmm --take NAME [--strategy auto|link|share|copy|memfd]\n"
 		"Run a KVM guest whose memory can be handed to a new VMM via migrd.\n\n"
 		"  -n, --name NAME      the VM's name, as registered with migrd\n"
-		"  -t, --take NAME      become the new VMM of a running NAME\n"
+		"  -t, --take NAME      become the new VMM of a running NAME, with the\n"
+		"                       token of 'migctl grant NAME' in $MIG_TOKEN\n"
 		"  -m, --mem SIZE       guest memory, 2M to 16G in steps of 2M (default 1G)\n"
 		"  -r, --ram KIND       gmem (default) or memfd\n"
 		"  -S, --strategy S     how to take the memory (default auto)\n"
@@ -116,7 +122,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			goto bad;
 		}
 	}
-	if (!o->name == !o->take || optind != argc)
+	if ((!o->name && !o->take) || optind != argc)
 		goto bad;
 	return 0;
 bad:
@@ -146,13 +152,24 @@ static int boot(struct vmm *v, const struct opts *o)
 
 static int take(struct vmm *v, const struct opts *o, struct mig_ctx *ctx)
 {
-	int r = mig_connect(ctx, o->socket);
+	uint8_t token[MIG_TOKEN_LEN];
+	int r;
 
+	if (mig_token_parse(getenv("MIG_TOKEN"), token)) {
+		fprintf(stderr, "refvmm: --take needs the token of 'migctl grant %s' (64 hex digits) in MIG_TOKEN.\n",
+			o->take);
+		return -EINVAL;
+	}
+	/* Nothing we start later inherits it. */
+	unsetenv("MIG_TOKEN");
+	r = mig_connect(ctx, o->socket);
 	if (r) {
 		fprintf(stderr, "refvmm: cannot reach migrd: %s\n", strerror(-r));
 		return r;
 	}
-	return upgrade_as_dest(v, ctx, o->take, o->strategy);
+	r = upgrade_as_dest(v, ctx, o->take, o->strategy, token);
+	explicit_bzero(token, sizeof(token));
+	return r;
 }
 
 /* SIGUSR1: try to hand over; true once the guest belongs to someone else. */
@@ -244,7 +261,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "refvmm: cannot boot: %s\n", strerror(-r));
 	}
 	if (!r)
-		r = serve(&v, &o, o.take ? o.take : o.name);
+		r = serve(&v, &o, o.name ? o.name : o.take);
 	mig_unref(ctx);
 	_exit(r ? 1 : 0);
 }

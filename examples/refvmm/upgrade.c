@@ -53,7 +53,7 @@ int strategy_parse(const char *s, enum strategy *out)
  * crash would, with no chance to clean up; REFVMM_STOP_AT one where it
  * stops (SIGSTOP) until a test has done its part and sends SIGCONT.
  */
-static void fault_point(const char *point)
+void fault_point(const char *point)
 {
 	const char *f = getenv("REFVMM_FAULT");
 	const char *s = getenv("REFVMM_STOP_AT");
@@ -66,7 +66,7 @@ static void fault_point(const char *point)
 	}
 }
 
-static void say_error(struct mig_ctx *ctx, const char *what, int r)
+void say_error(struct mig_ctx *ctx, const char *what, int r)
 {
 	const char *why = *mig_last_error(ctx) ? mig_last_error(ctx) :
 		strerror(-r);
@@ -115,6 +115,11 @@ int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name)
 		return r;
 	}
 	r = mig_wait(ctx, sid, MIG_STATE_COMMITTED, NULL);
+	if (r == -EOWNERDEAD) {
+		/* A rebind took the memory and zeroed it: nothing to resume. */
+		say_error(ctx, "the guest's memory was zeroed for a rebind; it cannot resume", r);
+		return 1;
+	}
 	if (r == -ECANCELED) {
 		say_error(ctx, "upgrade aborted during switchover; the guest resumes here", r);
 		vcpu_resume(v);
@@ -134,7 +139,7 @@ int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name)
 
 /* Find the session opened for name: the source may offer just after we
  * were started. */
-static int find_session(struct mig_ctx *ctx, const char *name, uint64_t *sid)
+int find_session(struct mig_ctx *ctx, const char *name, uint64_t *sid)
 {
 	for (int i = 0; i < 1000; i++) {
 		struct mig_list *l;
@@ -151,8 +156,8 @@ static int find_session(struct mig_ctx *ctx, const char *name, uint64_t *sid)
 	return -ETIMEDOUT;
 }
 
-static enum strategy choose(struct vmm *v, const struct mig_region *reg,
-			    enum strategy want)
+enum strategy strategy_choose(struct vmm *v, const struct mig_region *reg,
+			      enum strategy want)
 {
 	struct mig_kvm_caps caps;
 
@@ -178,8 +183,8 @@ static int map_fd(int fd, uint64_t size, uint8_t **out)
  * Build our memory on the handed-over region, before the pause. For copy,
  * src receives the source mapping to copy from during the pause.
  */
-static int build_memory(struct vmm *v, struct mig_region *reg,
-			enum strategy s, uint8_t **src)
+int build_memory(struct vmm *v, struct mig_region *reg, enum strategy s,
+		 uint8_t **src)
 {
 	int r;
 
@@ -280,7 +285,7 @@ static int take_over(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 }
 
 int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
-		    enum strategy want)
+		    enum strategy want, const uint8_t *token)
 {
 	struct mig_handoff *h = NULL;
 	uint8_t *src = NULL;
@@ -294,9 +299,14 @@ int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
 			name, strerror(-r));
 		return r;
 	}
-	r = mig_claim(ctx, sid, NULL, 0, &h);
+	r = mig_claim(ctx, sid, token, MIG_TOKEN_LEN, &h);
 	if (r) {
 		say_error(ctx, "claim", r);
+		return r;
+	}
+	if (h->deferred) {
+		r = rebind_as_dest(v, ctx, sid, h, want);
+		mig_handoff_free(h);
 		return r;
 	}
 	r = -EINVAL;
@@ -306,7 +316,7 @@ int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
 	}
 	v->mem_size = h->regions[0].size;
 	printf("claimed session=%" PRIu64 "\n", sid);
-	s = choose(v, &h->regions[0], want);
+	s = strategy_choose(v, &h->regions[0], want);
 	r = build_memory(v, &h->regions[0], s, &src);
 	if (!r)
 		r = machine_vcpu(v);

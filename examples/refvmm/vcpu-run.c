@@ -55,6 +55,18 @@ static bool park(struct vmm *v)
 	return !v->quit;
 }
 
+static void read_scan(struct vmm *v)
+{
+	const volatile uint64_t *mb = (const volatile uint64_t *)v->mem;
+
+	pthread_mutex_lock(&v->lock);
+	v->scan_nonzero = mb[MB_SCAN_NONZERO / 8];
+	v->scan_words = mb[MB_SCAN_WORDS / 8];
+	v->scanned = true;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}
+
 static bool handle_exit(struct vmm *v)
 {
 	struct kvm_run *run = v->run;
@@ -62,7 +74,12 @@ static bool handle_exit(struct vmm *v)
 	if (run->exit_reason == KVM_EXIT_IO &&
 	    run->io.direction == KVM_EXIT_IO_OUT &&
 	    run->io.port == REPORT_PORT) {
-		read_report(v);
+		uint8_t what = *((uint8_t *)run + run->io.data_offset);
+
+		if (what == REPORT_SCAN)
+			read_scan(v);
+		else
+			read_report(v);
 		return true;
 	}
 	fprintf(stderr, "refvmm: guest stopped: exit reason %u\n",
@@ -139,23 +156,43 @@ void vcpu_stop(struct vmm *v)
 	pthread_join(v->thread, NULL);
 }
 
+static void deadline(struct timespec *ts, int timeout_ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
 int vcpu_wait_reports(struct vmm *v, uint64_t n, int timeout_ms,
 		      struct report *out)
 {
 	struct timespec ts;
 	int r = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&v->lock);
 	while (v->last.reports <= n && !v->fault && r == 0)
 		r = pthread_cond_timedwait(&v->cond, &v->lock, &ts);
 	*out = v->last;
+	if (v->fault)
+		r = EIO;
+	pthread_mutex_unlock(&v->lock);
+	return -r;
+}
+
+int vcpu_wait_scan(struct vmm *v, int timeout_ms)
+{
+	struct timespec ts;
+	int r = 0;
+
+	deadline(&ts, timeout_ms);
+	pthread_mutex_lock(&v->lock);
+	while (!v->scanned && !v->fault && r == 0)
+		r = pthread_cond_timedwait(&v->cond, &v->lock, &ts);
 	if (v->fault)
 		r = EIO;
 	pthread_mutex_unlock(&v->lock);

@@ -44,6 +44,7 @@ struct vmm {
 	int mem_fd;			/* gmem or memfd offered on upgrade */
 	enum ram_kind ram;
 	bool verbose;
+	bool scan;			/* guest scans its memory first */
 
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -52,6 +53,8 @@ struct vmm {
 	bool paused;
 	bool quit;
 	struct report last;		/* under lock */
+	bool scanned;			/* under lock: scan result below */
+	uint64_t scan_nonzero, scan_words;
 	int fault;			/* exit reason that stopped the vCPU */
 };
 
@@ -80,11 +83,24 @@ void vcpu_stop(struct vmm *v);
 /* Wait until the guest reported more than n times (or timeout_ms). */
 int vcpu_wait_reports(struct vmm *v, uint64_t n, int timeout_ms,
 		      struct report *out);
+/* Wait for the guest's scan of its memory (v->scan). */
+int vcpu_wait_scan(struct vmm *v, int timeout_ms);
 
 /* upgrade.c */
 int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name);
 int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
-		    enum strategy strategy);
+		    enum strategy strategy, const uint8_t *token);
+int find_session(struct mig_ctx *ctx, const char *name, uint64_t *sid);
+int build_memory(struct vmm *v, struct mig_region *reg, enum strategy s,
+		 uint8_t **src);
+enum strategy strategy_choose(struct vmm *v, const struct mig_region *reg,
+			      enum strategy want);
+void say_error(struct mig_ctx *ctx, const char *what, int r);
+void fault_point(const char *point);
+
+/* rebind.c: the destination of a rebind, a new VM on zeroed memory */
+int rebind_as_dest(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
+		   struct mig_handoff *h, enum strategy strategy);
 const char *strategy_name(enum strategy s);
 int strategy_parse(const char *s, enum strategy *out);
 

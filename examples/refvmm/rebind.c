@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The destination of a rebind: a new VM, with an identity of its own,
+ * built on memory that belonged to another VM. migrd hands the memory
+ * over only after the old guest paused and the memory was zeroed; this
+ * side checks that twice before it writes anything: the host reads every
+ * byte through its mapping, and the new guest scans its memory before it
+ * touches it. Either finding a byte of the old guest is a leak.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vmm.h"
+
+/* Words of the mapping that are not zero, every byte looked at. */
+static uint64_t host_nonzero(const struct vmm *v)
+{
+	const uint64_t *w = (const uint64_t *)v->mem;
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < v->mem_size / 8; i++)
+		n += w[i] != 0;
+	return n;
+}
+
+static int take_zeroed(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
+		       enum strategy want, uint64_t *host)
+{
+	struct mig_handoff *h = NULL;
+	enum strategy s;
+	int r;
+
+	fault_point("dest-claimed");
+	r = mig_ready(ctx, sid);
+	if (!r)
+		r = mig_take_memory(ctx, sid, &h);
+	if (r) {
+		say_error(ctx, "no memory from the rebind", r);
+		return r;
+	}
+	s = strategy_choose(v, &h->regions[0], want);
+	/* A copy would not use the rebound memory at all. */
+	if (s == STRATEGY_COPY)
+		s = STRATEGY_SHARE;
+	r = build_memory(v, &h->regions[0], s, NULL);
+	if (!r) {
+		*host = host_nonzero(v);
+		printf("rebind strategy=%s zeroed=%d host_nonzero_words=%" PRIu64
+		       "\n", strategy_name(s), h->zeroed, *host);
+	}
+	mig_handoff_free(h);
+	return r;
+}
+
+int rebind_as_dest(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
+		   struct mig_handoff *layout, enum strategy want)
+{
+	uint64_t host = 0;
+	int r;
+
+	if (layout->nregions != 1 || layout->regions[0].gpa != 0) {
+		fprintf(stderr, "refvmm: expected one region at gpa 0\n");
+		mig_abort(ctx, sid, "destination cannot use this layout");
+		return -EINVAL;
+	}
+	v->mem_size = layout->regions[0].size;
+	printf("claimed session=%" PRIu64 " grant=rebind\n", sid);
+	r = take_zeroed(v, ctx, sid, want, &host);
+	v->scan = true;
+	if (!r)
+		r = machine_vcpu(v);
+	if (!r)
+		r = machine_boot(v);
+	if (r) {
+		fprintf(stderr, "refvmm: cannot build the new VM: %s\n",
+			strerror(-r));
+		mig_abort(ctx, sid, "destination could not build its VM");
+		return r;
+	}
+	r = mig_commit(ctx, sid);
+	if (r) {
+		say_error(ctx, "commit refused", r);
+		return r;
+	}
+	r = vcpu_start(v);
+	if (!r)
+		r = vcpu_wait_scan(v, 300000);
+	if (r)
+		return r;
+	printf("rebind guest_nonzero_words=%" PRIu64 " guest_words=%" PRIu64
+	       " host_nonzero_words=%" PRIu64 " verdict=%s\n",
+	       v->scan_nonzero, v->scan_words, host,
+	       v->scan_nonzero || host ? "LEAKED" : "zeroed");
+	return 0;
+}
