@@ -13,58 +13,10 @@
 #      nothing is left open in migrd.
 # Exit 77 (skip) where /dev/kvm or root is missing.
 set -u
-: "${MIGRD:?run through make check}" "${MIGCTL:?}" "${REFVMM:?}" "${FAKE_LINK:?}"
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to register VMs"; exit 77; }
-[ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is not usable"; exit 77; }
-
+: "${FAKE_LINK:?run through make check}"
 MEM=${E2E_MEM:-128M}
-dir=$(mktemp -d)
-sock=$dir/migrd.sock
-export MIGRD_SOCKET=$sock
-passes=0 fails=0 pids=
-cleanup() {
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-ok() { passes=$((passes + 1)); }
-bad() { fails=$((fails + 1)); echo "FAIL: $*"; }
-expect() { # expect NAME COMMAND...
-	name=$1
-	shift
-	if "$@"; then ok; else bad "$name"; fi
-}
-
-wait_for() { # wait_for SECONDS COMMAND...: poll until it succeeds
-	t=$(($1 * 10))
-	shift
-	while ! "$@" 2>/dev/null; do
-		t=$((t - 1))
-		[ $t -gt 0 ] || return 1
-		sleep 0.1
-	done
-}
-has() { grep -q "$2" "$1"; }
-reports() { grep -c '^report .*ok=1' "$1"; }
-last_counter() { grep '^report' "$1" | tail -n 1 | sed 's/.*counter=\([0-9]*\).*/\1/'; }
-more_reports() { [ "$(reports "$1")" -gt "$2" ]; }
-held_fds() { "$MIGCTL" --json status | sed 's/.*"open_fds":\([0-9]*\).*/\1/'; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
-
-"$MIGRD" --foreground --socket "$sock" 2>"$dir/migrd.log" &
-pids="$pids $!"
-wait_for 10 test -S "$sock" || { echo "migrd did not start"; exit 1; }
-
-boot() { # boot NAME RAM -> $pid, log $dir/NAME.0
-	"$REFVMM" --name "$1" --mem "$MEM" --ram "$2" --verbose \
-		>"$dir/$1.0" 2>&1 &
-	pid=$!
-	pids="$pids $pid"
-	wait_for 300 has "$dir/$1.0" '^running' || { bad "$1 boots"; return 1; }
-	"$MIGCTL" register "$1" --pid "$pid" >/dev/null || bad "$1 registers"
-}
+. "$(dirname "$0")/lib.sh"
+start_migrd
 
 # upgrade NAME N STRATEGY [FAULT] -> $new, log $dir/NAME.N
 upgrade() {
@@ -154,5 +106,4 @@ expect "source death: a clear error" has "$dir/vm-src.1" 'no state from the sour
 expect "source death: migrd holds no fds" test "$(held_fds)" = 0
 expect "source death: the VM went with its owner" sh -c "! '$MIGCTL' show vm-src >/dev/null 2>&1"
 
-echo "$passes passed, $fails failed"
-[ $fails = 0 ]
+finish

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,6 +43,8 @@ int daemon_start(struct daemon *d, const char *config)
 
 		/* Only stdio: the daemon's fd table is what tests count. */
 		close_range(3, ~0U, 0);
+		/* A test that crashes must not leave its daemon behind. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		execl(MIGRD_BIN, "migrd", "--foreground", "--config", conf,
 		      dbg ? "--debug" : NULL, NULL);
 		_exit(127);

@@ -244,6 +244,9 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&v.lock, NULL);
 	pthread_cond_init(&v.cond, NULL);
 	v.verbose = o.verbose;
+	/* A rebind destination boots its own guest with these. */
+	v.seed = o.seed;
+	v.stride = o.stride;
 
 	r = machine_create(&v);
 	if (r) {

@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Sourced by the shell tests: a private migrd, a tally, polling helpers.
+# Needs MIGRD, MIGCTL and REFVMM (make check sets them) and root + KVM.
+
+: "${MIGRD:?run through make check}" "${MIGCTL:?}" "${REFVMM:?}"
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to register VMs"; exit 77; }
+[ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is not usable"; exit 77; }
+
+dir=$(mktemp -d)
+sock=$dir/migrd.sock
+export MIGRD_SOCKET=$sock
+passes=0 fails=0 pids=
+cleanup() {
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+ok() { passes=$((passes + 1)); }
+bad() { fails=$((fails + 1)); echo "FAIL: $*"; }
+expect() { # expect NAME COMMAND...
+	name=$1
+	shift
+	if "$@"; then ok; else bad "$name"; fi
+}
+finish() {
+	echo "$passes passed, $fails failed"
+	[ $fails = 0 ]
+}
+
+wait_for() { # wait_for SECONDS COMMAND...: poll until it succeeds
+	t=$(($1 * 10))
+	shift
+	while ! "$@" 2>/dev/null; do
+		t=$((t - 1))
+		[ $t -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+has() { grep -q "$2" "$1"; }
+reports() { grep -c '^report .*ok=1' "$1"; }
+last_counter() { grep '^report' "$1" | tail -n 1 | sed 's/.*counter=\([0-9]*\).*/\1/'; }
+more_reports() { [ "$(reports "$1")" -gt "$2" ]; }
+held_fds() { "$MIGCTL" --json status | sed 's/.*"open_fds":\([0-9]*\).*/\1/'; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# start_migrd [CONFIG LINES]: a private daemon on $sock
+start_migrd() {
+	printf 'socket = %s\n%s\n' "$sock" "${1:-}" >"$dir/migrd.conf"
+	"$MIGRD" --foreground --config "$dir/migrd.conf" 2>"$dir/migrd.log" &
+	pids="$pids $!"
+	wait_for 10 test -S "$sock" || { echo "migrd did not start"; exit 1; }
+}
+
+# boot NAME RAM [ARGS...] -> $pid, log $dir/NAME.0
+boot() {
+	name=$1 ram=$2
+	shift 2
+	"$REFVMM" --name "$name" --mem "$MEM" --ram "$ram" --verbose "$@" \
+		>"$dir/$name.0" 2>&1 &
+	pid=$!
+	pids="$pids $pid"
+	wait_for 300 has "$dir/$name.0" '^running' || { bad "$name boots"; return 1; }
+	"$MIGCTL" register "$name" --pid "$pid" >/dev/null || bad "$name registers"
+}

@@ -1,0 +1,630 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The malicious-rebind suite: a real migrd, real KVM VMs and gmem, and
+ * test code playing a hostile VMM that speaks the wire protocol itself.
+ * Every attack is shown failing and, on the same setup, the legitimate
+ * party shown succeeding, so a test cannot pass by refusing everything.
+ *
+ * The victim's memory holds a secret pattern. "No fd received" is checked
+ * on the raw datagram, not through libmig, which would close strays.
+ * What a guest sees after a rebind is checked in tests/rebind.sh with the
+ * reference VMM; here the host mapping of the handed-over fd is read.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "mig-private.h"
+
+#define SZ (4ULL << 20)
+#define SECRET 0x5ec12e7ULL
+#define NOBODY 65534
+
+static struct daemon d;
+
+/* The victim: a registered VM whose memory holds the secret, offered. */
+struct victim {
+	struct mig_ctx *ctx;
+	int vm, gmem;
+	uint8_t *mem;
+	uint64_t sid;
+	ino_t ino;
+};
+
+static void start(void)
+{
+	const char *why = kvm_unavailable();
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root: registering VMs is a management operation");
+	if (why)
+		cr_skip_test("needs KVM: %s", why);
+	/* World-connectable, so other users can try their luck. */
+	cr_assert_eq(daemon_start(&d, "socket_mode = 0666\ngrant_timeout = 1s\n"), 0);
+}
+
+static void stop(void)
+{
+	daemon_stop(&d);
+}
+
+TestSuite(malicious, .init = start, .fini = stop, .timeout = 60);
+
+static void victim_offer(struct victim *v, const char *name)
+{
+	struct mig_region r;
+	struct stat st;
+
+	v->ctx = connect_as_owner(&d, name);
+	cr_assert_not_null(v->ctx);
+	v->vm = make_vm();
+	v->gmem = make_gmem(v->vm, SZ);
+	cr_assert_geq(v->gmem, 0);
+	v->mem = map_fd(v->gmem, SZ);
+	cr_assert_not_null(v->mem);
+	fill_pattern(v->mem, SZ, SECRET);
+	cr_assert_eq(fstat(v->gmem, &st), 0);
+	v->ino = st.st_ino;
+	r = gmem_region(v->gmem, SZ);
+	cr_assert_eq(mig_offer(v->ctx, name, &r, 1, v->vm, &v->sid), 0);
+}
+
+static void grant(const char *vm, bool rebind, const char *new_name,
+		  uid_t uid, struct mig_token *t)
+{
+	struct mig_ctx *m = connect_as_owner(&d, NULL);
+	int r = rebind ? mig_grant_rebind(m, vm, new_name, NULL, uid, t) :
+		mig_grant_successor(m, vm, t);
+
+	cr_assert_eq(r, 0, "grant: %s", mig_last_error(m));
+	mig_unref(m);
+}
+
+/* A raw connection that has said HELLO: what a hostile VMM would use. */
+static int raw_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Hello h = MIG__HELLO__INIT;
+	uint8_t buf[MIG_MSG_MAX];
+	int fds[MIG_FDS_MAX];
+	unsigned int n;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	strcpy(sa.sun_path, d.sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	req.has_kind = h.has_version = true;
+	req.kind = MIG__KIND__HELLO;
+	req.hello = &h;
+	h.version = MIG_PROTOCOL_VERSION;
+	if (mig_send_request(fd, &req, NULL, 0) ||
+	    mig_wire_recv(fd, buf, fds, &n, 0) <= 0)
+		return -EPROTO;
+	return fd;
+}
+
+/* What a raw CLAIM got back: its errno and how many fds came with it. */
+struct outcome {
+	int err;
+	unsigned int nfds;
+};
+
+/*
+ * Claim on a connection of its own. A winner that hung up would abort
+ * the session at once, so with a report pipe the outcome is written
+ * there and the connection stays open until hold reaches end of file.
+ */
+static struct outcome raw_claim(uint64_t sid, const void *token, size_t len,
+				int report, int hold)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Claim c = MIG__CLAIM__INIT;
+	struct outcome o = { .err = EPROTO };
+	static uint8_t buf[MIG_MSG_MAX];
+	int fds[MIG_FDS_MAX];
+	Mig__Response *resp;
+	ssize_t got;
+	int fd = raw_connect();
+
+	if (fd < 0)
+		return o;
+	req.has_kind = c.has_session = true;
+	req.kind = MIG__KIND__CLAIM;
+	req.claim = &c;
+	c.session = sid;
+	if (token) {
+		c.has_token = true;
+		c.token.data = (uint8_t *)token;
+		c.token.len = len;
+	}
+	if (mig_send_request(fd, &req, NULL, 0) == 0) {
+		got = mig_wire_recv(fd, buf, fds, &o.nfds, 0);
+		if (got > 0 && mig_decode_response(buf, (size_t)got, fds,
+						   o.nfds, &resp) == 0) {
+			o.err = (int)resp->error;
+			mig__response__free_unpacked(resp, NULL);
+		}
+		mig_close_fds(fds, o.nfds);
+	}
+	if (report >= 0 && write(report, &o, sizeof(o)) != sizeof(o))
+		o.err = EIO;
+	if (hold >= 0)
+		while (read(hold, buf, 1) > 0)
+			;
+	close(fd);
+	return o;
+}
+
+/* Run raw_claim() in a child of uid and bring its outcome back. */
+static struct outcome claim_as(uid_t uid, uint64_t sid, const void *token,
+			       size_t len)
+{
+	struct outcome o = { .err = -1 };
+	int p[2];
+	pid_t pid;
+
+	cr_assert_eq(pipe(p), 0);
+	pid = fork();
+	if (pid == 0) {
+		if (uid && (setgid(uid) || setuid(uid)))
+			_exit(2);
+		close(p[0]);
+		raw_claim(sid, token, len, p[1], -1);
+		_exit(0);
+	}
+	close(p[1]);
+	cr_assert_eq(read(p[0], &o, sizeof(o)), sizeof(o));
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	return o;
+}
+
+static void expect_refused(struct outcome o, int err, const char *what)
+{
+	cr_expect_eq(o.err, err, "%s: errno %d, want %d", what, o.err, err);
+	cr_expect_eq(o.nfds, 0, "%s: %u fds received", what, o.nfds);
+}
+
+static void expect_granted(struct outcome o, unsigned int nfds,
+			   const char *what)
+{
+	cr_expect_eq(o.err, 0, "%s: refused with errno %d", what, o.err);
+	cr_expect_eq(o.nfds, nfds, "%s: %u fds, want %u", what, o.nfds, nfds);
+}
+
+/* 1. A process of another uid, even holding a valid token: refused. */
+Test(malicious, other_uid_is_refused)
+{
+	struct victim v;
+	struct mig_token t;
+
+	victim_offer(&v, "victim");
+	grant("victim", false, NULL, (uid_t)-1, &t);
+	expect_refused(claim_as(NOBODY, v.sid, t.bytes, sizeof(t.bytes)),
+		       EPERM, "uid nobody with the victim's token");
+	/* The refusal spent nothing: the owner's uid claims with it. */
+	expect_granted(claim_as(0, v.sid, t.bytes, sizeof(t.bytes)), 2,
+		       "the owner's uid with the same token (gmem + VM fd)");
+}
+
+/* 2. Same uid: no token, forged, another VM's, replayed, expired. */
+Test(malicious, bad_tokens_are_refused)
+{
+	struct victim v, other;
+	struct mig_token t, t_other, t_late;
+	uint8_t forged[MIG_TOKEN_LEN];
+
+	victim_offer(&v, "victim");
+	victim_offer(&other, "other");
+	grant("victim", false, NULL, (uid_t)-1, &t);
+	grant("other", false, NULL, (uid_t)-1, &t_other);
+	memcpy(forged, t.bytes, sizeof(forged));
+	forged[MIG_TOKEN_LEN - 1] ^= 1;
+
+	expect_refused(claim_as(0, v.sid, NULL, 0), EPERM, "no token");
+	expect_refused(claim_as(0, v.sid, forged, sizeof(forged)), EPERM,
+		       "a token one bit off");
+	expect_refused(claim_as(0, v.sid, t.bytes, 16), EPERM,
+		       "half a token");
+	expect_refused(claim_as(0, v.sid, t_other.bytes, MIG_TOKEN_LEN),
+		       EPERM, "another VM's token");
+	expect_granted(claim_as(0, v.sid, t.bytes, MIG_TOKEN_LEN), 2,
+		       "the victim's own token");
+	/* The token of "other" works for "other". */
+	expect_granted(claim_as(0, other.sid, t_other.bytes, MIG_TOKEN_LEN), 2,
+		       "other's own token");
+
+	/* Replayed: the claimant hung up (its session aborted), the victim
+	 * offers again, the old token is spent. */
+	cr_assert_eq(mig_wait(v.ctx, v.sid, MIG_STATE_COMMITTED, NULL),
+		     -ECANCELED);
+	cr_assert_eq(mig_offer(v.ctx, "victim",
+			       &(struct mig_region){ .name = "ram", .size = SZ,
+						     .kind = MIG_REGION_GMEM,
+						     .fd = v.gmem },
+			       1, v.vm, &v.sid), 0);
+	expect_refused(claim_as(0, v.sid, t.bytes, MIG_TOKEN_LEN), EPERM,
+		       "a replayed token");
+	/* Expired: grant_timeout is 1 s in this suite. */
+	grant("victim", false, NULL, (uid_t)-1, &t_late);
+	usleep(1100 * 1000);
+	expect_refused(claim_as(0, v.sid, t_late.bytes, MIG_TOKEN_LEN), EPERM,
+		       "an expired token");
+	grant("victim", false, NULL, (uid_t)-1, &t);
+	expect_granted(claim_as(0, v.sid, t.bytes, MIG_TOKEN_LEN), 2,
+		       "a fresh token");
+}
+
+/* 3. Claimants race with the one valid token: exactly one wins. */
+Test(malicious, racing_claimants_one_winner)
+{
+	enum { N = 6 };
+	struct outcome o[N];
+	struct victim v;
+	struct mig_token t;
+	int go[2], res[2], done[2], wins = 0, fds = 0;
+	pid_t kids[N];
+
+	victim_offer(&v, "victim");
+	grant("victim", false, NULL, (uid_t)-1, &t);
+	cr_assert_eq(pipe(go), 0);
+	cr_assert_eq(pipe(res), 0);
+	cr_assert_eq(pipe(done), 0);
+	for (int i = 0; i < N; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			char c;
+
+			close(go[1]);
+			close(done[1]);
+			close(res[0]);
+			if (read(go[0], &c, 1) < 0)
+				_exit(1);
+			raw_claim(v.sid, t.bytes, MIG_TOKEN_LEN, res[1],
+				  done[0]);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(go[1]);		/* all start at once */
+	for (int i = 0; i < N; i++) {
+		cr_assert_eq(read(res[0], &o[i], sizeof(o[i])), sizeof(o[i]));
+		wins += o[i].err == 0;
+		fds += (int)o[i].nfds;
+		cr_expect(o[i].err == 0 || o[i].err == EPERM ||
+			  o[i].err == EBUSY, "loser %d: errno %d", i, o[i].err);
+	}
+	close(done[1]);		/* now they may hang up */
+	for (int i = 0; i < N; i++)
+		waitpid(kids[i], NULL, 0);
+	cr_expect_eq(wins, 1, "%d winners", wins);
+	cr_expect_eq(fds, 2, "only the winner got fds (%d in all)", fds);
+}
+
+/* 4. The kernel itself: another VM cannot bind the victim's gmem. */
+Test(malicious, kernel_refuses_foreign_gmem_binding)
+{
+	int vm_a = make_vm(), vm_b = make_vm();
+	int gmem_a = make_gmem(vm_a, SZ);
+	void *hva = mmap(NULL, SZ, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	cr_assert_geq(gmem_a, 0);
+	cr_assert_neq(hva, MAP_FAILED);
+	cr_expect_eq(mig_memslot_set(vm_b, 0, 0, SZ, hva, gmem_a, 0), -EINVAL,
+		     "KVM_SET_USER_MEMORY_REGION2 of A's gmem into VM B");
+	cr_expect_eq(mig_memslot_set(vm_a, 0, 0, SZ, hva, gmem_a, 0), 0,
+		     "the same call into VM A itself");
+}
+
+/* Everything in [p, p + len) is zero; the secret appears nowhere. */
+static void expect_only_zeros(const uint8_t *p, uint64_t len)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	uint64_t nonzero = 0;
+
+	for (uint64_t i = 0; i < len / 8; i++)
+		nonzero += w[i] != 0;
+	cr_expect_eq(nonzero, 0, "%llu words are not zero",
+		     (unsigned long long)nonzero);
+	cr_expect_not(check_pattern(p, 4096, SECRET), "the secret is there");
+}
+
+/*
+ * 5. An operator-authorised rebind to a new identity: the memory arrives
+ * only after the victim paused, zeroed, on the same inode, without the
+ * victim's VM fd or state; the new VM is a new identity.
+ */
+Test(malicious, rebind_gets_only_zeros)
+{
+	struct mig_ctx *dest = connect_as_owner(&d, NULL);
+	struct mig_handoff *h = NULL, *mem = NULL;
+	struct mig_list *l;
+	struct victim v;
+	struct mig_token t;
+	char old_id[MIG_ID_LEN];
+	struct stat st;
+	uint8_t *p;
+
+	victim_offer(&v, "victim");
+	cr_assert_eq(mig_show(v.ctx, "victim", &l), 0);
+	strcpy(old_id, l->vms[0].id);
+	mig_list_free(l);
+	grant("victim", true, "newvm", (uid_t)-1, &t);
+	cr_assert_eq(mig_claim(dest, v.sid, t.bytes, MIG_TOKEN_LEN, &h), 0);
+	cr_expect(h->deferred && h->grant == MIG_GRANT_REBIND);
+	cr_expect_eq(h->regions[0].fd, -1, "no memory before the pause");
+	cr_expect_eq(h->vm_fd, -1, "the victim's VM fd is never handed");
+	cr_assert_eq(mig_ready(dest, v.sid), 0);
+	/* The victim pauses and sends its state, as a source does. */
+	cr_assert_eq(mig_wait(v.ctx, v.sid, MIG_STATE_READY, NULL), 0);
+	cr_assert_eq(mig_send_state(v.ctx, v.sid, "victim-regs", 12), 0);
+	cr_assert_eq(mig_take_memory(dest, v.sid, &mem), 0, "%s",
+		     mig_last_error(dest));
+	cr_expect(mem->zeroed);
+	cr_expect_eq(mem->vm_fd, -1);
+	cr_assert_eq(fstat(mem->regions[0].fd, &st), 0);
+	cr_expect_eq(st.st_ino, v.ino, "the same memory, not a copy");
+	p = map_fd(mem->regions[0].fd, SZ);
+	cr_assert_not_null(p);
+	expect_only_zeros(p, SZ);
+	cr_expect_eq(mig_take_state(dest, v.sid, &(void *){ NULL },
+				    &(size_t){ 0 }), -ENODATA,
+		     "the victim's state never leaves migrd");
+	cr_assert_eq(mig_commit(dest, v.sid), 0);
+	cr_assert_eq(mig_wait(v.ctx, v.sid, MIG_STATE_COMMITTED, NULL), 0);
+	cr_expect_eq(mig_show(dest, "victim", &l), -ENOENT,
+		     "the victim's identity ended");
+	cr_assert_eq(mig_show(dest, "newvm", &l), 0);
+	cr_expect_str_neq(l->vms[0].id, old_id, "a new identity");
+	cr_expect_eq(l->vms[0].owner_pid, getpid());
+	mig_list_free(l);
+	mig_handoff_free(h);
+	mig_handoff_free(mem);
+}
+
+/* 6. The same steps as an authorised upgrade: the secret is intact. */
+Test(malicious, upgrade_keeps_the_secret)
+{
+	struct mig_ctx *dest = connect_as_owner(&d, NULL);
+	struct mig_handoff *h = NULL;
+	struct mig_list *l;
+	struct victim v;
+	struct mig_token t;
+	char old_id[MIG_ID_LEN];
+	size_t len;
+	void *blob;
+	uint8_t *p;
+
+	victim_offer(&v, "victim");
+	cr_assert_eq(mig_show(v.ctx, "victim", &l), 0);
+	strcpy(old_id, l->vms[0].id);
+	mig_list_free(l);
+	grant("victim", false, NULL, (uid_t)-1, &t);
+	cr_assert_eq(mig_claim(dest, v.sid, t.bytes, MIG_TOKEN_LEN, &h), 0);
+	cr_expect(!h->deferred && h->grant == MIG_GRANT_SUCCESSOR);
+	cr_expect_geq(h->vm_fd, 0, "the successor gets the VM fd");
+	p = map_fd(h->regions[0].fd, SZ);
+	cr_assert_not_null(p);
+	cr_expect(check_pattern(p, SZ, SECRET), "the secret is intact");
+	cr_assert_eq(mig_ready(dest, v.sid), 0);
+	cr_assert_eq(mig_wait(v.ctx, v.sid, MIG_STATE_READY, NULL), 0);
+	cr_assert_eq(mig_send_state(v.ctx, v.sid, "victim-regs", 12), 0);
+	cr_assert_eq(mig_take_state(dest, v.sid, &blob, &len), 0);
+	cr_expect(len == 12 && memcmp(blob, "victim-regs", 12) == 0);
+	free(blob);
+	cr_assert_eq(mig_commit(dest, v.sid), 0);
+	cr_assert_eq(mig_show(dest, "victim", &l), 0);
+	cr_expect_str_eq(l->vms[0].id, old_id, "the identity goes on");
+	cr_expect_eq(l->vms[0].upgrades, 1);
+	mig_list_free(l);
+	mig_handoff_free(h);
+}
+
+/* Under rebind_policy = refuse no rebind is even granted. */
+Test(malicious, refuse_policy_refuses_rebinds)
+{
+	struct mig_ctx *m;
+	struct mig_token t;
+	struct victim v;
+
+	daemon_stop(&d);
+	cr_assert_eq(daemon_start(&d, "rebind_policy = refuse\n"), 0);
+	victim_offer(&v, "victim");
+	m = connect_as_owner(&d, NULL);
+	cr_expect_eq(mig_grant_rebind(m, "victim", "newvm", NULL, (uid_t)-1,
+				      &t), -EACCES);
+	cr_expect(strstr(mig_last_error(m), "refuse"), "%s",
+		  mig_last_error(m));
+	cr_assert_eq(mig_grant_successor(m, "victim", &t), 0,
+		     "upgrades are not rebinds");
+	expect_granted(claim_as(0, v.sid, t.bytes, MIG_TOKEN_LEN), 2,
+		       "the successor");
+	mig_unref(m);
+}
+
+/* 7. Offered fds are what they say, or nothing is forwarded. */
+Test(malicious, offers_of_the_wrong_fds)
+{
+	struct mig_ctx *c = connect_as_owner(&d, "victim");
+	int vm = make_vm(), gmem = make_gmem(vm, SZ), other_vm = make_vm();
+	int memfd = memfd_create("ram", MFD_CLOEXEC);
+	int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	char path[] = "/tmp/migrd-test-file.XXXXXX";
+	int file = mkstemp(path);
+	const struct { int fd; const char *what; } bad[] = {
+		{ memfd, "a memfd" }, { other_vm, "another VM's fd" },
+		{ sock, "a socket" }, { file, "a regular file" },
+	};
+	int before = count_fds(d.pid);
+	struct mig_region r;
+	uint64_t sid;
+
+	unlink(path);
+	cr_assert(memfd >= 0 && file >= 0 && ftruncate(memfd, SZ) == 0 &&
+		  ftruncate(file, SZ) == 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		r = gmem_region(bad[i].fd, SZ);
+		cr_expect_eq(mig_offer(c, "victim", &r, 1, vm, &sid), -EBADF,
+			     "%s offered as gmem", bad[i].what);
+		cr_expect(strstr(mig_last_error(c), "gmem"), "%s",
+			  mig_last_error(c));
+	}
+	r = gmem_region(gmem, SZ);
+	cr_expect_eq(mig_offer(c, "victim", &r, 1, gmem, &sid), -EBADF,
+		     "a gmem offered as the VM fd");
+	cr_expect_eq(settled_fds(d.pid, before), before,
+		     "migrd kept none of them");
+	cr_expect_eq(mig_offer(c, "victim", &r, 1, vm, &sid), 0,
+		     "the real gmem and VM fd");
+	mig_unref(c);
+}
+
+/* 8a. An unregistered VM cannot be offered by its former owner. */
+Test(malicious, unregistered_owner_loses_rights)
+{
+	struct mig_ctx *c = connect_as_owner(&d, "victim");
+	struct mig_ctx *m = connect_as_owner(&d, NULL);
+	int vm = make_vm(), gmem = make_gmem(vm, SZ);
+	struct mig_region r = gmem_region(gmem, SZ);
+	struct mig_token t;
+	uint64_t sid;
+
+	cr_assert_eq(mig_unregister(m, "victim"), 0);
+	cr_expect_eq(mig_offer(c, "victim", &r, 1, vm, &sid), -ENOENT);
+	cr_expect_eq(mig_grant_successor(m, "victim", &t), -ENOENT);
+	cr_assert_eq(mig_register(m, "victim", NULL, getpid(), -1, NULL), 0);
+	cr_expect_eq(mig_offer(c, "victim", &r, 1, vm, &sid), 0,
+		     "registered again, it may");
+	mig_unref(c);
+	mig_unref(m);
+}
+
+static bool registered(struct mig_ctx *m, const char *name)
+{
+	struct mig_list *l = NULL;
+	int r = mig_show(m, name, &l);
+
+	mig_list_free(l);
+	return r == 0;
+}
+
+static bool wait_unregistered(struct mig_ctx *m, const char *name)
+{
+	for (int i = 0; i < 300 && registered(m, name); i++)
+		usleep(10000);
+	return !registered(m, name);
+}
+
+/* 8b. exec() ends a registration: the new program is not the VMM. */
+Test(malicious, exec_loses_rights)
+{
+	struct mig_ctx *m = connect_as_owner(&d, NULL);
+	int go[2];
+	pid_t stays, execs;
+	char c;
+
+	cr_assert_eq(pipe(go), 0);
+	stays = fork();
+	if (stays == 0) {
+		close(go[1]);
+		if (read(go[0], &c, 1) < 0)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	execs = fork();
+	if (execs == 0) {
+		close(go[1]);
+		if (read(go[0], &c, 1) < 0)
+			_exit(1);
+		execl("/bin/sleep", "sleep", "30", NULL);
+		_exit(127);
+	}
+	cr_assert_eq(mig_register(m, "stays", NULL, stays, -1, NULL), 0);
+	cr_assert_eq(mig_register(m, "execs", NULL, execs, -1, NULL), 0);
+	close(go[1]);		/* both go on; one of them execs */
+	cr_expect(wait_unregistered(m, "execs"), "exec ended the registration");
+	cr_expect(registered(m, "stays"), "the other one keeps it");
+	kill(stays, SIGKILL);
+	kill(execs, SIGKILL);
+	waitpid(stays, NULL, 0);
+	waitpid(execs, NULL, 0);
+	cr_expect(wait_unregistered(m, "stays"), "and exit ends it");
+	mig_unref(m);
+}
+
+/* Fork a child whose pid is want, if the kernel gives it out again. */
+static pid_t fork_with_pid(pid_t want, const int go[2])
+{
+	for (int i = 0; i < 100; i++) {
+		FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
+		pid_t pid;
+		char c;
+
+		if (!f)
+			return -1;
+		fprintf(f, "%d", want - 1);
+		fclose(f);
+		pid = fork();
+		if (pid == 0) {
+			if (getpid() != want)
+				_exit(0);
+			close(go[1]);
+			if (read(go[0], &c, 1) < 0)
+				_exit(1);
+			/* The impostor: same pid, same uid, same VM name. */
+			struct mig_ctx *ctx = connect_as_owner(&d, NULL);
+			int vm = make_vm(), gmem = make_gmem(vm, SZ);
+			struct mig_region r = gmem_region(gmem, SZ);
+			uint64_t sid;
+			int e = mig_offer(ctx, "victim", &r, 1, vm, &sid);
+
+			_exit(e == -ENOENT || e == -EPERM ? 42 : 43);
+		}
+		if (pid == want)
+			return pid;
+		waitpid(pid, NULL, 0);
+	}
+	return -1;
+}
+
+/* 8c. The owner exits; a process that gets its pid inherits nothing. */
+Test(malicious, pid_reuse_inherits_nothing)
+{
+	struct mig_ctx *m = connect_as_owner(&d, NULL);
+	int go[2], status;
+	pid_t owner, impostor;
+
+	cr_assert_eq(pipe(go), 0);
+	owner = fork();
+	if (owner == 0) {
+		close(go[1]);
+		_exit(read(go[0], &(char){ 0 }, 1) < 0);
+	}
+	cr_assert_eq(mig_register(m, "victim", NULL, owner, -1, NULL), 0);
+	cr_assert(registered(m, "victim"), "the live owner holds it");
+	kill(owner, SIGKILL);
+	waitpid(owner, NULL, 0);
+	impostor = fork_with_pid(owner, go);
+	if (impostor < 0)
+		cr_skip_test("the kernel did not give pid %d out again", owner);
+	close(go[1]);
+	waitpid(impostor, &status, 0);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 42,
+		  "pid %d again could not offer the dead owner's VM", owner);
+	cr_expect(wait_unregistered(m, "victim"));
+	mig_unref(m);
+}
