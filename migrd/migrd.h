@@ -142,6 +142,7 @@ extern struct migrd migrd;
 /* server.c */
 int server_init(void);
 int server_run(void);
+int server_step(int max_ms);
 void server_fini(void);
 int watch_add(struct watch *w, uint32_t events);
 void watch_del(struct watch *w);

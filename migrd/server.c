@@ -440,26 +440,37 @@ int server_init(void)
 /*
  * One event per epoll_wait: a callback may free objects (a client, a VM
  * and its pidfd watch) whose events would still sit later in a batch.
+ * Waits at most max_ms (-1: until the next session deadline).
+ * Returns the number of events handled (0 or 1) or a negative errno.
  */
+int server_step(int max_ms)
+{
+	int timeout = session_timeouts(mig_mono_ms());
+	struct epoll_event ev;
+	int n;
+
+	if (max_ms >= 0 && (timeout < 0 || timeout > max_ms))
+		timeout = max_ms;
+	n = epoll_wait(migrd.epfd, &ev, 1, timeout);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (n > 0) {
+		struct watch *w = ev.data.ptr;
+
+		w->fn(w, ev.events);
+	}
+	return n;
+}
+
 int server_run(void)
 {
-	struct epoll_event ev;
-	int timeout, n;
+	int r = 0;
 
 	log_notice("migrd %s listening on %s", PACKAGE_VERSION,
 		   migrd.cfg.socket);
-	while (!migrd.stopping) {
-		timeout = session_timeouts(mig_mono_ms());
-		n = epoll_wait(migrd.epfd, &ev, 1, timeout);
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		if (n > 0) {
-			struct watch *w = ev.data.ptr;
-
-			w->fn(w, ev.events);
-		}
-	}
-	return 0;
+	while (!migrd.stopping && r >= 0)
+		r = server_step(-1);
+	return r < 0 ? r : 0;
 }
 
 /*
