@@ -134,16 +134,33 @@ nomem:
 	return -ENOMEM;
 }
 
+/* Send req; the answer must carry a handoff (with fds unless deferred). */
+static int handoff_call(struct mig_ctx *ctx, Mig__Request *req,
+			bool deferred_ok, struct mig_handoff **handoff)
+{
+	int fds[MIG_FDS_MAX];
+	unsigned int nfds = 0;
+	Mig__Response *resp;
+	int r = mig_call(ctx, req, NULL, 0, &resp, fds, &nfds);
+
+	if (r)
+		return r;
+	if (!resp->handoff || (resp->handoff->deferred && !deferred_ok)) {
+		mig_close_fds(fds, nfds);
+		r = -EPROTO;
+	} else {
+		r = handoff_from_wire(resp->handoff, fds, nfds, handoff);
+	}
+	mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
 MIG_EXPORT int mig_claim(struct mig_ctx *ctx, uint64_t session,
 			 const void *token, size_t token_len,
 			 struct mig_handoff **handoff)
 {
 	Mig__Request req = MIG__REQUEST__INIT;
 	Mig__Claim c = MIG__CLAIM__INIT;
-	int fds[MIG_FDS_MAX];
-	unsigned int nfds = 0;
-	Mig__Response *resp;
-	int r;
 
 	req.kind = MIG__KIND__CLAIM;
 	req.claim = &c;
@@ -154,17 +171,7 @@ MIG_EXPORT int mig_claim(struct mig_ctx *ctx, uint64_t session,
 		c.token.data = (uint8_t *)token;
 		c.token.len = token_len;
 	}
-	r = mig_call(ctx, &req, NULL, 0, &resp, fds, &nfds);
-	if (r)
-		return r;
-	if (!resp->handoff) {
-		mig_close_fds(fds, nfds);
-		r = -EPROTO;
-	} else {
-		r = handoff_from_wire(resp->handoff, fds, nfds, handoff);
-	}
-	mig__response__free_unpacked(resp, NULL);
-	return r;
+	return handoff_call(ctx, &req, true, handoff);
 }
 
 MIG_EXPORT int mig_take_memory(struct mig_ctx *ctx, uint64_t session,
@@ -172,26 +179,12 @@ MIG_EXPORT int mig_take_memory(struct mig_ctx *ctx, uint64_t session,
 {
 	Mig__Request req = MIG__REQUEST__INIT;
 	Mig__Target t = MIG__TARGET__INIT;
-	int fds[MIG_FDS_MAX];
-	unsigned int nfds = 0;
-	Mig__Response *resp;
-	int r;
 
 	req.kind = MIG__KIND__TAKE_STATE;
 	req.target = &t;
 	t.has_session = true;
 	t.session = session;
-	r = mig_call(ctx, &req, NULL, 0, &resp, fds, &nfds);
-	if (r)
-		return r;
-	if (!resp->handoff || resp->handoff->deferred) {
-		mig_close_fds(fds, nfds);
-		r = -EPROTO;
-	} else {
-		r = handoff_from_wire(resp->handoff, fds, nfds, handoff);
-	}
-	mig__response__free_unpacked(resp, NULL);
-	return r;
+	return handoff_call(ctx, &req, false, handoff);
 }
 
 MIG_EXPORT int mig_ready(struct mig_ctx *ctx, uint64_t session)

@@ -61,7 +61,9 @@ static void stop(void)
 
 TestSuite(malicious, .init = start, .fini = stop, .timeout = 60);
 
-static void victim_offer(struct victim *v, const char *name)
+/* The victim's RAM on gmem, or with memfd on a memfd (a legacy VMM). */
+static void victim_offer_kind(struct victim *v, const char *name,
+			      bool memfd)
 {
 	struct mig_region r;
 	struct stat st;
@@ -69,7 +71,12 @@ static void victim_offer(struct victim *v, const char *name)
 	v->ctx = connect_as_owner(&d, name);
 	cr_assert_not_null(v->ctx);
 	v->vm = make_vm();
-	v->gmem = make_gmem(v->vm, SZ);
+	if (memfd) {
+		v->gmem = memfd_create("ram", MFD_CLOEXEC);
+		cr_assert_eq(ftruncate(v->gmem, SZ), 0);
+	} else {
+		v->gmem = make_gmem(v->vm, SZ);
+	}
 	cr_assert_geq(v->gmem, 0);
 	v->mem = map_fd(v->gmem, SZ);
 	cr_assert_not_null(v->mem);
@@ -77,7 +84,14 @@ static void victim_offer(struct victim *v, const char *name)
 	cr_assert_eq(fstat(v->gmem, &st), 0);
 	v->ino = st.st_ino;
 	r = gmem_region(v->gmem, SZ);
+	if (memfd)
+		r.kind = MIG_REGION_MEMFD;
 	cr_assert_eq(mig_offer(v->ctx, name, &r, 1, v->vm, &v->sid), 0);
+}
+
+static void victim_offer(struct victim *v, const char *name)
+{
+	victim_offer_kind(v, name, false);
 }
 
 static void grant(const char *vm, bool rebind, const char *new_name,
@@ -391,6 +405,34 @@ Test(malicious, rebind_gets_only_zeros)
 	cr_expect_str_neq(l->vms[0].id, old_id, "a new identity");
 	cr_expect_eq(l->vms[0].owner_pid, getpid());
 	mig_list_free(l);
+	mig_handoff_free(h);
+	mig_handoff_free(mem);
+}
+
+/* 5b. memfd RAM follows the same rule. */
+Test(malicious, rebind_zeroes_memfd_too)
+{
+	struct mig_ctx *dest = connect_as_owner(&d, NULL);
+	struct mig_handoff *h = NULL, *mem = NULL;
+	struct victim v;
+	struct mig_token t;
+	struct stat st;
+	uint8_t *p;
+
+	victim_offer_kind(&v, "legacy", true);
+	grant("legacy", true, "newvm", (uid_t)-1, &t);
+	cr_assert_eq(mig_claim(dest, v.sid, t.bytes, MIG_TOKEN_LEN, &h), 0);
+	cr_expect(h->deferred && h->regions[0].fd == -1);
+	cr_assert_eq(mig_ready(dest, v.sid), 0);
+	cr_assert_eq(mig_wait(v.ctx, v.sid, MIG_STATE_READY, NULL), 0);
+	cr_assert_eq(mig_send_state(v.ctx, v.sid, "regs", 4), 0);
+	cr_assert_eq(mig_take_memory(dest, v.sid, &mem), 0);
+	cr_assert_eq(fstat(mem->regions[0].fd, &st), 0);
+	cr_expect_eq(st.st_ino, v.ino, "the same memfd");
+	cr_expect_eq(st.st_blocks, 0, "no page of it left");
+	p = map_fd(mem->regions[0].fd, SZ);
+	cr_assert_not_null(p);
+	expect_only_zeros(p, SZ);
 	mig_handoff_free(h);
 	mig_handoff_free(mem);
 }
