@@ -257,7 +257,8 @@ int main(int argc, char **argv)
 		ctx = mig_new();
 		r = take(&v, &o, ctx);
 		/* Ownership is held by our pidfd in migrd, not by this
-		 * connection; it simply lives until we exit. */
+		 * connection: done with it, like the source after a handoff. */
+		ctx = mig_unref(ctx);
 	} else {
 		r = boot(&v, &o);
 		if (r)

@@ -86,6 +86,7 @@ int state_save(struct vmm *v, const struct upgrade_times *t, void **blob,
 	r = msrs_io(v->vcpu, KVM_GET_MSRS, s);
 	if (r)
 		goto fail_r;
+	s->times.saved_ns = now_ns();
 	*blob = s;
 	*len = sizeof(*s);
 	return 0;

@@ -69,6 +69,16 @@ int machine_boot(struct vmm *v);
 struct upgrade_times {
 	uint64_t requested_ns;		/* upgrade asked for (CLOCK_MONOTONIC) */
 	uint64_t paused_ns;		/* vCPU stopped */
+	uint64_t saved_ns;		/* its state read out, blob ready */
+};
+
+/* Where the pause goes, measured in the destination (one clock). */
+struct pause_times {
+	uint64_t got_ns;		/* state received through migrd */
+	uint64_t copied_ns;		/* copy strategy: memory copied */
+	uint64_t loaded_ns;		/* state loaded into the vCPU */
+	uint64_t committed_ns;		/* migrd accepted the commit */
+	uint64_t resumed_ns;		/* vCPU running */
 };
 int state_save(struct vmm *v, const struct upgrade_times *t, void **blob,
 	       size_t *len);
