@@ -15,6 +15,7 @@
 #include "json.h"
 #include "libmig.h"
 #include "mig-private.h"
+#include "upgrade.h"
 
 enum {
 	EXIT_OK		= 0,	/* done */
@@ -45,7 +46,11 @@ static void usage(FILE *out)
 		"                               next VMM of VM take it over as is\n"
 		"  grant VM --rebind NAME [--uuid UUID] [--uid UID]\n"
 		"                               a token that moves VM's memory, zeroed,\n"
-		"                               to a new VM NAME claimed by UID\n\n"
+		"                               to a new VM NAME claimed by UID\n"
+		"  upgrade [--connect URI] [--signal USR1|USR2|none] [--timeout S]\n"
+		"          [--log FILE] DOMAIN -- COMMAND [ARG]...\n"
+		"                               live-upgrade a libvirt domain: start\n"
+		"                               COMMAND as its new VMM, with a token\n\n"
 		"Options:\n"
 		"  -s, --socket PATH  migrd's socket (default $MIGRD_SOCKET or "
 		MIG_DEFAULT_SOCKET ")\n"
@@ -53,7 +58,8 @@ static void usage(FILE *out)
 		"  -h, --help         this help\n"
 		"  -V, --version      the version\n\n"
 		"Exit status: 0 done, 1 failed, 2 usage, 3 migrd not running,\n"
-		"4 no such VM or session.\n");
+		"4 no such VM, session or domain, 5 the domain stopped during\n"
+		"an upgrade, 6 libvirt unreachable.\n");
 }
 
 static int fail(struct mig_ctx *ctx, int err, const char *what)
@@ -486,6 +492,11 @@ static int cmd_grant(struct mig_ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int cmd_upgrade(struct mig_ctx *ctx, int argc, char **argv)
+{
+	return migctl_upgrade(ctx, argc, argv, json_out);
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct mig_ctx *ctx, int argc, char **argv);
@@ -498,6 +509,7 @@ static const struct command {
 	{ "register", cmd_register },
 	{ "unregister", cmd_unregister },
 	{ "grant", cmd_grant },
+	{ "upgrade", cmd_upgrade },
 };
 
 static const struct command *find_command(const char *name)

@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * migctl upgrade: the libvirt side of a live upgrade. libvirt says which
+ * domain this is and whether it still runs; migrd says who owns its
+ * memory and issues the successor token; the new VMM is started with the
+ * token in its environment. The domain's lifecycle events are watched
+ * throughout: if it stops or crashes before the commit, the session is
+ * aborted and the new VMM killed, so the guest stays where it was. The
+ * result goes into the domain's metadata, in a namespace of our own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "upgrade.h"
+
+struct opts {
+	const char *uri, *domain, *log;
+	char **cmd;
+	int sig;			/* 0: the VMM offers by itself */
+	unsigned int timeout_s;
+};
+
+struct run {
+	virConnectPtr conn;
+	virDomainPtr dom;
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	atomic_bool stopped;		/* lifecycle: stopped or crashed */
+	atomic_bool quit;
+	pthread_t loop;
+	pid_t child;
+	char strategy[16];
+	uint64_t downtime_us;
+	double total_ms;
+};
+
+static void lifecycle(virConnectPtr conn, virDomainPtr dom, int event,
+		      int detail, void *opaque)
+{
+	struct run *r = opaque;
+
+	if (event == VIR_DOMAIN_EVENT_STOPPED ||
+	    event == VIR_DOMAIN_EVENT_CRASHED ||
+	    event == VIR_DOMAIN_EVENT_SHUTDOWN)
+		atomic_store(&r->stopped, true);
+}
+
+/* Wakes the event loop now and then, so that it notices quit. */
+static void tick(int timer, void *opaque)
+{
+}
+
+/* libvirt prints every error by default; we say what went wrong. */
+static void quiet(void *opaque, virErrorPtr err)
+{
+}
+
+static void *event_loop(void *arg)
+{
+	struct run *r = arg;
+
+	while (!atomic_load(&r->quit))
+		if (virEventRunDefaultImpl() < 0)
+			break;
+	return NULL;
+}
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+	int i;
+
+	o->sig = SIGUSR1;
+	o->timeout_s = 600;
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(argv[i], "--connect") == 0 && v)
+			o->uri = argv[++i];
+		else if (strcmp(argv[i], "--log") == 0 && v)
+			o->log = argv[++i];
+		else if (strcmp(argv[i], "--timeout") == 0 && v && atoi(v) > 0)
+			o->timeout_s = (unsigned int)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--signal") == 0 && v) {
+			o->sig = strcmp(v, "none") == 0 ? 0 :
+				strcmp(v, "USR2") == 0 ? SIGUSR2 :
+				strcmp(v, "USR1") == 0 ? SIGUSR1 : -1;
+			i++;
+			if (o->sig < 0)
+				return -EINVAL;
+		} else if (argv[i][0] != '-' && !o->domain)
+			o->domain = argv[i];
+		else
+			return -EINVAL;
+	}
+	if (!o->domain || i + 1 >= argc)
+		return -EINVAL;
+	o->cmd = argv + i + 1;
+	return 0;
+}
+
+static const char *virt_error(void)
+{
+	const virError *e = virGetLastError();
+
+	return e && e->message ? e->message : "unknown libvirt error";
+}
+
+/* Connect, find the domain, check it runs, watch its lifecycle. */
+static int open_domain(const struct opts *o, struct run *r)
+{
+	int state, reason;
+
+	virSetErrorFunc(NULL, quiet);
+	if (virEventRegisterDefaultImpl() < 0 ||
+	    virEventAddTimeout(100, tick, NULL, NULL) < 0 ||
+	    !(r->conn = virConnectOpen(o->uri))) {
+		fprintf(stderr, "migctl: cannot connect to libvirt%s%s: %s\n",
+			o->uri ? " at " : "", o->uri ? o->uri : "", virt_error());
+		return EXIT_NO_LIBVIRT;
+	}
+	if (strlen(o->domain) == VIR_UUID_STRING_BUFLEN - 1)
+		r->dom = virDomainLookupByUUIDString(r->conn, o->domain);
+	if (!r->dom)
+		r->dom = virDomainLookupByName(r->conn, o->domain);
+	if (!r->dom) {
+		fprintf(stderr, "migctl: libvirt has no domain %s.\n", o->domain);
+		return 4;
+	}
+	if (virDomainGetUUIDString(r->dom, r->uuid) < 0 ||
+	    virDomainGetState(r->dom, &state, &reason, 0) < 0) {
+		fprintf(stderr, "migctl: %s\n", virt_error());
+		return 1;
+	}
+	if (state != VIR_DOMAIN_RUNNING && state != VIR_DOMAIN_PAUSED) {
+		fprintf(stderr, "migctl: domain %s is not running.\n", o->domain);
+		return 1;
+	}
+	if (virConnectDomainEventRegisterAny(r->conn, r->dom,
+			VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+			VIR_DOMAIN_EVENT_CALLBACK(lifecycle), r, NULL) < 0 ||
+	    pthread_create(&r->loop, NULL, event_loop, r)) {
+		fprintf(stderr, "migctl: cannot watch domain %s: %s\n",
+			o->domain, virt_error());
+		return 1;
+	}
+	return 0;
+}
+
+/* The new VMM: its own session, the token in its environment only. */
+static int start_vmm(const struct opts *o, const struct mig_token *t,
+		     const char *log, struct run *r)
+{
+	char hex[MIG_TOKEN_HEX];
+
+	mig_token_format(t->bytes, hex);
+	r->child = fork();
+	if (r->child < 0)
+		return -errno;
+	if (r->child == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		setsid();
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 ||
+		    setenv("MIG_TOKEN", hex, 1))
+			_exit(127);
+		execvp(o->cmd[0], o->cmd);
+		fprintf(stderr, "migctl: cannot run %s: %s\n", o->cmd[0],
+			strerror(errno));
+		_exit(127);
+	}
+	explicit_bzero(hex, sizeof(hex));
+	return 0;
+}
+
+/* What the VMM said about its upgrade, if it speaks refvmm's dialect. */
+static void read_report(const char *log, struct run *r)
+{
+	char line[1024];
+	FILE *f = fopen(log, "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "upgrade strategy=%15s mem=%*s downtime_us=%" SCNu64
+			   " total_ms=%lf", r->strategy, &r->downtime_us,
+			   &r->total_ms) == 3)
+			break;
+	if (f)
+		fclose(f);
+}
+
+enum outcome { WAITING, COMMITTED, FAILED, STOPPED };
+
+static enum outcome progress(struct mig_ctx *ctx, struct run *r,
+			     unsigned int upgrades_before)
+{
+	struct mig_list *l = NULL;
+	enum outcome out = WAITING;
+	int status;
+
+	if (atomic_load(&r->stopped))
+		return STOPPED;
+	if (mig_show(ctx, r->uuid, &l) == 0 && l->nvms &&
+	    l->vms[0].upgrades > upgrades_before &&
+	    l->vms[0].owner_pid == r->child)
+		out = COMMITTED;
+	mig_list_free(l);
+	if (out == WAITING && waitpid(r->child, &status, WNOHANG) == r->child) {
+		r->child = 0;
+		out = FAILED;
+	}
+	return out;
+}
+
+/* Test hook: stop the domain through libvirt once the VMM has claimed. */
+static void test_stop_domain(struct mig_ctx *ctx, struct run *r)
+{
+	static bool done;
+	struct mig_list *l = NULL;
+
+	if (done || !getenv("MIGCTL_TEST_STOP_DOMAIN_AFTER_CLAIM"))
+		return;
+	if (mig_show(ctx, r->uuid, &l) == 0 && l->nvms && l->vms[0].session) {
+		struct mig_list *s = NULL;
+		char id[24];
+
+		snprintf(id, sizeof(id), "%" PRIu64, l->vms[0].session);
+		if (mig_show(ctx, id, &s) == 0 && s->nsessions &&
+		    s->sessions[0].state >= MIG_STATE_CLAIMED) {
+			virDomainDestroy(r->dom);
+			done = true;
+		}
+		mig_list_free(s);
+	}
+	mig_list_free(l);
+}
+
+static enum outcome wait_commit(struct mig_ctx *ctx, struct run *r,
+				unsigned int before, unsigned int timeout_s)
+{
+	for (unsigned int ms = 0; ms < timeout_s * 1000; ms += 20) {
+		enum outcome o = progress(ctx, r, before);
+
+		if (o != WAITING)
+			return o;
+		test_stop_domain(ctx, r);
+		usleep(20000);
+	}
+	return FAILED;
+}
+
+/* Called off: abort the open session (the source resumes), kill the VMM. */
+static void call_off(struct mig_ctx *ctx, struct run *r, const char *why)
+{
+	struct mig_list *l = NULL;
+
+	if (mig_show(ctx, r->uuid, &l) == 0 && l->nvms && l->vms[0].session)
+		mig_abort(ctx, l->vms[0].session, why);
+	mig_list_free(l);
+	if (r->child > 0) {
+		kill(r->child, SIGKILL);
+		waitpid(r->child, NULL, 0);
+	}
+}
+
+static int record(struct run *r, unsigned int count, char *out, size_t len)
+{
+	char xml[512], when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	char *back;
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(xml, sizeof(xml),
+		 "<upgrade count='%u' strategy='%s' downtime_us='%" PRIu64
+		 "' total_ms='%.3f' time='%s' vmm_pid='%d'/>", count,
+		 r->strategy[0] ? r->strategy : "unknown", r->downtime_us,
+		 r->total_ms, when, r->child);
+	if (virDomainSetMetadata(r->dom, VIR_DOMAIN_METADATA_ELEMENT, xml,
+				 UPGRADE_NS_KEY, UPGRADE_NS_URI,
+				 VIR_DOMAIN_AFFECT_LIVE) < 0)
+		return -EIO;
+	/* Read back through libvirt: what is recorded, not what we meant. */
+	back = virDomainGetMetadata(r->dom, VIR_DOMAIN_METADATA_ELEMENT,
+				    UPGRADE_NS_URI, VIR_DOMAIN_AFFECT_LIVE);
+	if (!back)
+		return -EIO;
+	snprintf(out, len, "%s", back);
+	free(back);
+	return 0;
+}
+
+static void finish(struct run *r)
+{
+	atomic_store(&r->quit, true);
+	if (r->loop)
+		pthread_join(r->loop, NULL);	/* within a tick */
+	if (r->dom)
+		virDomainFree(r->dom);
+	if (r->conn)
+		virConnectClose(r->conn);
+}
+
+/* Ask migrd for the VM and a successor token; kick the source. */
+static int prepare(struct mig_ctx *ctx, const struct opts *o, struct run *r,
+		   struct mig_token *t, struct mig_vm_info *vm)
+{
+	struct mig_list *l = NULL;
+	int e = mig_show(ctx, r->uuid, &l);
+
+	if (e || !l->nvms) {
+		mig_list_free(l);
+		fprintf(stderr, "migctl: migrd has no VM with UUID %s (is the libvirt hook installed?).\n",
+			r->uuid);
+		return 4;
+	}
+	*vm = l->vms[0];
+	mig_list_free(l);
+	e = mig_grant_successor(ctx, r->uuid, t);
+	if (e) {
+		fprintf(stderr, "migctl: no successor token: %s\n",
+			*mig_last_error(ctx) ? mig_last_error(ctx) : strerror(-e));
+		return 1;
+	}
+	if (o->sig && kill(vm->owner_pid, o->sig) < 0) {
+		fprintf(stderr, "migctl: cannot signal the VMM (pid %d): %s\n",
+			vm->owner_pid, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+int migctl_upgrade(struct mig_ctx *ctx, int argc, char **argv, bool json)
+{
+	struct opts o = { 0 };
+	struct run r = { .child = 0 };
+	struct mig_vm_info vm;
+	struct mig_token t;
+	char log[4096], meta[1024];
+	enum outcome out;
+	int e;
+
+	if (parse(argc, argv, &o)) {
+		fprintf(stderr, "migctl: upgrade needs [--connect URI] [--signal USR1|USR2|none] [--timeout S] [--log FILE] DOMAIN -- COMMAND [ARG]...\n");
+		return 2;
+	}
+	e = open_domain(&o, &r);
+	if (!e)
+		e = prepare(ctx, &o, &r, &t, &vm);
+	if (e) {
+		finish(&r);
+		return e;
+	}
+	snprintf(log, sizeof(log), "%s", o.log ? o.log : "/tmp/migctl-upgrade.log");
+	if (start_vmm(&o, &t, log, &r)) {
+		finish(&r);
+		return 1;
+	}
+	explicit_bzero(&t, sizeof(t));
+	out = wait_commit(ctx, &r, vm.upgrades, o.timeout_s);
+	if (out != COMMITTED) {
+		call_off(ctx, &r, out == STOPPED ? "the domain stopped" :
+			 "the new VMM failed or timed out");
+		fprintf(stderr, "migctl: upgrade of %s called off: %s; the guest stays with pid %d (log: %s)\n",
+			o.domain, out == STOPPED ? "the domain stopped" :
+			"the new VMM failed or timed out", vm.owner_pid, log);
+		finish(&r);
+		return out == STOPPED ? EXIT_DOMAIN_STOPPED : 1;
+	}
+	for (int i = 0; i < 100 && !r.strategy[0]; i++, usleep(20000))
+		read_report(log, &r);
+	e = record(&r, vm.upgrades + 1, meta, sizeof(meta));
+	if (json)
+		printf("{\"domain\":\"%s\",\"uuid\":\"%s\",\"vmm_pid\":%d,\"strategy\":\"%s\",\"downtime_us\":%" PRIu64 ",\"total_ms\":%.3f,\"upgrades\":%u}\n",
+		       o.domain, r.uuid, r.child, r.strategy, r.downtime_us,
+		       r.total_ms, vm.upgrades + 1);
+	else
+		printf("domain %s upgraded: new VMM pid %d, strategy %s, downtime %" PRIu64 " us, handoff %.1f ms\nmetadata: %s\n",
+		       o.domain, r.child, r.strategy[0] ? r.strategy : "?",
+		       r.downtime_us, r.total_ms, e ? "(not recorded)" : meta);
+	if (e)
+		fprintf(stderr, "migctl: cannot record the upgrade in the domain's metadata: %s\n",
+			virt_error());
+	finish(&r);
+	return e ? 1 : 0;
+}
