@@ -25,11 +25,15 @@ sock=$tmp/migrd.sock
 export MIGRD_SOCKET=$sock
 pids=
 cleanup() {
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	# Every VMM says its pid; $! may be a libtool wrapper's.
+	for p in $pids $(sed -n 's/^running pid=\([0-9]*\).*/\1/p' "$tmp"/* 2>/dev/null); do
+		kill -9 "$p" 2>/dev/null
+	done
 	wait 2>/dev/null
 	rm -rf "$tmp"
 }
-trap cleanup EXIT INT TERM
+trap 'rc=$?; cleanup; exit $rc' EXIT
+trap 'exit 130' INT TERM
 
 wait_line() { # wait_line FILE PATTERN SECONDS
 	_w=0

@@ -26,7 +26,9 @@ set terminal $term font "sans,10"
 set output "$dir/downtime.$ext"
 set datafile separator ","
 set multiplot layout 1,2 title "migrd live upgrade, $(sed -n 's/^# machine: //p;s/^# kernel: \([^;]*\).*/kernel \1/p' "$dir/upgrades.header" 2>/dev/null | paste -sd, -)"
-set logscale xy 2
+set logscale x 2
+set logscale y 10
+set format y "%g"
 set xlabel "guest memory (GiB)"
 set grid
 set key top left
