@@ -94,6 +94,7 @@ struct session {
 	char reason[MIG_REASON_MAX];
 	struct grant grant;		/* the one claimed with; token wiped */
 	bool zeroed;			/* rebind: memory zeroed, verified */
+	bool notify_pending;		/* waiters to tell after the reply */
 };
 
 /* What a handler answers; storage for the reply lives here. */
@@ -133,6 +134,7 @@ struct migrd {
 	gid_t admin_gid;
 	bool have_admin_gid;
 	bool stopping;
+	bool in_request;		/* a handler runs; its reply is due */
 };
 
 extern struct migrd migrd;
@@ -191,6 +193,7 @@ struct session *session_find(uint64_t id, bool ended_too);
 int session_event(struct session *s, enum fsm_event ev, int err,
 		  const char *why);
 void session_client_lost(struct client *c);
+void sessions_notify_deferred(void);
 int session_timeouts(uint64_t now);	/* ms until the next deadline */
 void sessions_fini(void);
 

@@ -203,7 +203,9 @@ static void client_read(struct client *c)
 		goto send;
 	}
 	rep.resp.kind = req->has_kind ? req->kind : MIG__KIND__EMPTY;
+	migrd.in_request = true;
 	r = dispatch(c, req, fds, nfds, &rep);
+	migrd.in_request = false;
 	mig_close_fds(fds, nfds);
 	mig__request__free_unpacked(req, NULL);
 	if (r < 0 && !rep.resp.has_error)
@@ -211,8 +213,11 @@ static void client_read(struct client *c)
 	if (r < 0)
 		log_debug("client %llu: kind %d refused: %s",
 			  (unsigned long long)c->id, rep.resp.kind, rep.msg);
-	if (rep.deferred)
-		return;
+	if (!rep.deferred)
+		client_send(c, &rep);
+	/* Now the waiters (client_send() never frees c). */
+	sessions_notify_deferred();
+	return;
 send:
 	client_send(c, &rep);
 }

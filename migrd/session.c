@@ -607,10 +607,20 @@ static int wait_eval(struct client *c, struct session *s, Mig__Kind kind,
 	return 0;
 }
 
+/*
+ * Tell the clients waiting on s. While a request is being handled this
+ * waits until its reply is out: the destination's COMMIT answer is on
+ * the guest's critical path (it resumes the guest), the source's wake-up
+ * (it exits) is not.
+ */
 static void notify_waiters(struct session *s)
 {
 	struct client *c;
 
+	if (migrd.in_request) {
+		s->notify_pending = true;
+		return;
+	}
 	list_for_each_entry(c, &migrd.clients, link) {
 		struct reply rep;
 
@@ -623,6 +633,24 @@ static void notify_waiters(struct session *s)
 		c->pending = MIG__KIND__EMPTY;
 		client_send(c, &rep);
 	}
+}
+
+static void notify_list(struct list_head *list)
+{
+	struct session *s;
+
+	list_for_each_entry(s, list, link) {
+		if (s->notify_pending) {
+			s->notify_pending = false;
+			notify_waiters(s);
+		}
+	}
+}
+
+void sessions_notify_deferred(void)
+{
+	notify_list(&migrd.sessions);
+	notify_list(&migrd.history);
 }
 
 int handle_wait(struct client *c, Mig__Request *req, int *fds,

@@ -11,7 +11,10 @@ sock=$dir/migrd.sock
 export MIGRD_SOCKET=$sock
 passes=0 fails=0 pids=
 cleanup() {
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	# Every VMM says its pid, also those started by migctl upgrade.
+	for p in $pids $(sed -n 's/^running pid=\([0-9]*\).*/\1/p' "$dir"/* 2>/dev/null); do
+		kill -9 "$p" 2>/dev/null
+	done
 	wait 2>/dev/null
 	rm -rf "$dir"
 }
