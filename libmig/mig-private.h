@@ -49,6 +49,8 @@ uint64_t mig_now_ms(void);		/* CLOCK_REALTIME */
 uint64_t mig_mono_ms(void);		/* CLOCK_MONOTONIC */
 void mig_strlcpy(char *dst, const char *src, size_t size);
 void mig_hex(char *out, const void *in, size_t len);
+/* s without leading and trailing white space; cuts s in place. */
+char *mig_trim(char *s);
 int mig_parse_u64(const char *s, uint64_t *out);
 int mig_pidfd_open(pid_t pid);
 int mig_pidfd_ino(int pidfd, uint64_t *ino);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Small helpers with no better home; each is used in more than one file. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,18 @@ void mig_strlcpy(char *dst, const char *src, size_t size)
 	if (n)
 		memcpy(dst, src, n);
 	dst[n] = '\0';
+}
+
+char *mig_trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
 }
 
 void mig_hex(char *out, const void *in, size_t len)

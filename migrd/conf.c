@@ -157,18 +157,6 @@ static const struct key {
 	{ "log_level",			set_level,	0, 0 },
 };
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 static int parse_line(struct config *cfg, char *line, const char **bad_key)
 {
 	char *eq, *key, *val, *hash = strchr(line, '#');
@@ -176,15 +164,15 @@ static int parse_line(struct config *cfg, char *line, const char **bad_key)
 	*bad_key = NULL;
 	if (hash)
 		*hash = '\0';
-	key = trim(line);
+	key = mig_trim(line);
 	if (!*key)
 		return 0;
 	eq = strchr(key, '=');
 	if (!eq)
 		return -EINVAL;
 	*eq = '\0';
-	key = trim(key);
-	val = trim(eq + 1);
+	key = mig_trim(key);
+	val = mig_trim(eq + 1);
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		if (strcmp(key, keys[i].name) != 0)
 			continue;

@@ -1,24 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* libvirt-hook.conf: socket, pid_dir, strict, timeout; '#' comments. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hook.h"
-
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
+#include "mig-private.h"
 
 static int set(struct hook_conf *c, const char *k, const char *v)
 {
@@ -64,13 +52,13 @@ int hook_conf_load(struct hook_conf *c, const char *path, char *err,
 		lineno++;
 		if (hash)
 			*hash = '\0';
-		k = trim(line);
+		k = mig_trim(line);
 		if (!*k)
 			continue;
 		eq = strchr(k, '=');
 		if (eq)
 			*eq = '\0';
-		if (!eq || set(c, trim(k), trim(eq + 1))) {
+		if (!eq || set(c, mig_trim(k), mig_trim(eq + 1))) {
 			snprintf(err, errlen, "%s:%d: expected socket, pid_dir, strict = yes|no or timeout = 1..60",
 				 p, lineno);
 			fclose(f);
