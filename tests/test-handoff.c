@@ -84,7 +84,10 @@ static void dest_main(uint64_t sid, ino_t ino, enum step die, int go)
 	}
 	if (mig_ready(ctx, sid))
 		_exit(13);
-	if (die == AFTER_READY)
+	/* Die with the guest paused and its state waiting in migrd: wait
+	 * for the source's STATE first, or the death could overtake it. */
+	if (die == AFTER_READY &&
+	    mig_wait(ctx, sid, MIG_STATE_SWITCHING, NULL) == 0)
 		raise(SIGKILL);
 	if (mig_take_state(ctx, sid, &blob, &len) || len != sizeof(BLOB) ||
 	    memcmp(blob, BLOB, len))
