@@ -53,17 +53,46 @@ struct kvm_userspace_memory_region2 {
 #endif
 
 /*
- * Inode link (RFC, not merged): issued on the destination VM fd with the
- * source gmem fd, returns a new gmem fd of that VM on the same inode. The
- * RFC moved it from 0xd5 (v1) to 0xd6 (v2); no flags are defined.
+ * Inode link: issued on the destination VM fd with the source gmem fd,
+ * returns a new gmem fd of that VM on the same inode. Upstream has only
+ * the RFC (v1: 0xd5, v2: 0xd6, no flags); this project's kernel patch
+ * (kernel/) implements v2's number and size with one flag: PRESERVE keeps
+ * the contents when vm_fd (the RFC's reserved[0]) is the VM owning fd;
+ * any other link zeroes the memory and revokes every other holder.
  */
 struct kvm_link_guest_memfd {
 	__u64 fd;
 	__u64 flags;
-	__u64 reserved[6];
+	__u64 vm_fd;
+	__u64 reserved[5];
 };
 #define KVM_LINK_GUEST_MEMFD_V1	_IOWR(KVMIO, 0xd5, struct kvm_link_guest_memfd)
 #define KVM_LINK_GUEST_MEMFD_V2	_IOWR(KVMIO, 0xd6, struct kvm_link_guest_memfd)
+#define KVM_LINK_GUEST_MEMFD_PRESERVE	(1ULL << 0)
+/* Not assigned upstream; our patch's number. Reports the valid flags. */
+#define KVM_CAP_LINK_GUEST_MEMFD	1000
+
+/* Private memory on 6.8+ (what kernels without gmem mmap need). */
+#ifndef KVM_X86_SW_PROTECTED_VM
+#define KVM_X86_SW_PROTECTED_VM		1
+#endif
+#ifndef KVM_CAP_MEMORY_ATTRIBUTES
+#define KVM_CAP_MEMORY_ATTRIBUTES	233
+#endif
+#ifndef KVM_SET_MEMORY_ATTRIBUTES
+struct kvm_memory_attributes {
+	__u64 address;
+	__u64 size;
+	__u64 attributes;
+	__u64 flags;
+};
+#define KVM_SET_MEMORY_ATTRIBUTES \
+	_IOW(KVMIO, 0xd2, struct kvm_memory_attributes)
+#define KVM_MEMORY_ATTRIBUTE_PRIVATE	(1ULL << 3)
+#endif
+#ifndef KVM_EXIT_MEMORY_FAULT
+#define KVM_EXIT_MEMORY_FAULT		39
+#endif
 
 /* What an fd reads back as from /proc/self/fd (measured on 6.18). */
 #define KVM_GMEM_LINK_NAME	"anon_inode:[kvm-gmem]"

@@ -94,10 +94,10 @@ static int fake_link(int vm, struct kvm_link_guest_memfd *a)
 	ino_t ino;
 	int fd;
 
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 5; i++)
 		if (a->reserved[i])
 			goto einval;
-	if (a->flags || a->fd > (__u64)0x7fffffff ||
+	if (a->flags || a->vm_fd || a->fd > (__u64)0x7fffffff ||
 	    !is_gmem((int)a->fd, &ino) || owned_by(vm, (int)a->fd))
 		goto einval;
 	fd = fcntl((int)a->fd, F_DUPFD_CLOEXEC, 0);
