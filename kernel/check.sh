@@ -55,11 +55,16 @@ timeout "$limit" qemu-system-x86_64 -accel tcg -cpu EPYC -smp 2 -m "$mem" \
 echo "kernel: booted and tested in $(($(date +%s) - start)) s" >&2
 
 log=$work/console.log
+# Kept beside the kernel it came from, for a look after a failure.
+cp "$log" "${image%/arch/x86/boot/bzImage}/console.log" 2>/dev/null || true
 tr -d '\r' <"$log" | grep -E '^(ok|not ok|#) ' || true
 fail=0
-if grep -qE 'WARNING:|BUG:|Oops|KASAN|possible circular locking|inconsistent lock state|lockdep|Kernel panic|list_(add|del) corruption' "$log"; then
+# KASAN and lockdep report as "BUG: KASAN: ..." and "WARNING: possible
+# circular locking ...", so these catch them with every WARN and oops.
+problems='WARNING:|BUG:|Oops|Kernel panic|UBSAN:|list_(add|del) corruption|INFO: (task .* blocked|rcu.* stall)'
+if grep -qE "$problems" "$log"; then
 	echo "kernel: the kernel reported a problem:" >&2
-	grep -E -A25 'WARNING:|BUG:|Oops|KASAN|circular locking|inconsistent lock|Kernel panic|corruption' "$log" | head -n 80 >&2
+	grep -E -A30 "$problems" "$log" | head -n 80 >&2
 	fail=1
 fi
 closing=$(tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
