@@ -59,11 +59,35 @@ int mig_call(struct mig_ctx *ctx, Mig__Request *req, const int *fds,
 		return -EINVAL;
 	req->has_kind = true;
 	r = mig_send_request(ctx->sock, req, fds, nfds);
+	if (r == -EPIPE || r == -ECONNRESET) {
+		/* migrd may have said why before it hung up (a limit). */
+		if (mig_recv_response(ctx, resp, tmp, &n) == 0) {
+			mig_close_fds(tmp, n);
+			r = (*resp)->error ? -(int)(*resp)->error : -ECONNRESET;
+			set_error(ctx, (*resp)->message);
+			mig__response__free_unpacked(*resp, NULL);
+			*resp = NULL;
+			return r;
+		}
+		return -ECONNRESET;
+	}
 	if (r < 0) {
 		mig_dbg(ctx, "send: %s\n", strerror(-r));
-		return r == -EPIPE ? -ECONNRESET : r;
+		return r;
 	}
-	r = mig_recv_response(ctx, resp, tmp, &n);
+	/* A migrd that stopped answering is an error, not a hang. */
+	r = mig_wait_readable(ctx->sock, req->kind == MIG__KIND__WAIT ||
+			      req->kind == MIG__KIND__TAKE_STATE ?
+			      ctx->wait_timeout_ms : ctx->timeout_ms);
+	if (r == -ETIMEDOUT) {
+		set_error(ctx, "migrd did not answer in time");
+		/* A late answer would pair with the next request: drop it. */
+		close(ctx->sock);
+		ctx->sock = -1;
+		return r;
+	}
+	if (!r)
+		r = mig_recv_response(ctx, resp, tmp, &n);
 	if (r)
 		return r;
 
@@ -88,6 +112,55 @@ int mig_call(struct mig_ctx *ctx, Mig__Request *req, const int *fds,
 		*nrfds = n;
 	}
 	return 0;
+}
+
+void mig_notify(struct mig_ctx *ctx, Mig__Kind kind, uint64_t session,
+		const char *reason)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Target t = MIG__TARGET__INIT;
+	Mig__Response *resp;
+	char keep[sizeof(ctx->last_error)];
+	int r;
+
+	req.kind = kind;
+	req.target = &t;
+	req.reason = (char *)reason;
+	t.has_session = true;
+	t.session = session;
+	mig_strlcpy(keep, ctx->last_error, sizeof(keep));
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (!r)
+		mig__response__free_unpacked(resp, NULL);
+	else
+		mig_dbg(ctx, "notice to migrd: %s\n", strerror(-r));
+	mig_strlcpy(ctx->last_error, keep, sizeof(ctx->last_error));
+}
+
+void mig_notify_wait(struct mig_ctx *ctx, uint64_t session,
+		     enum mig_state state)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Wait w = MIG__WAIT__INIT;
+	Mig__Response *resp;
+	char keep[sizeof(ctx->last_error)];
+	int fds[MIG_FDS_MAX];
+	unsigned int nfds = 0;
+
+	req.kind = MIG__KIND__WAIT;
+	req.wait = &w;
+	w.has_session = w.has_state = true;
+	w.session = session;
+	w.state = (Mig__State)state;
+	mig_strlcpy(keep, ctx->last_error, sizeof(keep));
+	/* Briefly: the caller is done and must exit soon (exit_grace). */
+	ctx->wait_timeout_ms = 2000;
+	if (mig_call(ctx, &req, NULL, 0, &resp, fds, &nfds) == 0) {
+		mig_close_fds(fds, nfds);
+		mig__response__free_unpacked(resp, NULL);
+	}
+	ctx->wait_timeout_ms = MIG_WAIT_TIMEOUT_MS;
+	mig_strlcpy(ctx->last_error, keep, sizeof(ctx->last_error));
 }
 
 static int hello(struct mig_ctx *ctx)

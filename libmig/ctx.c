@@ -39,6 +39,12 @@ MIG_EXPORT struct mig_ctx *mig_new(void)
 	ctx->log_fn = log_stderr;
 	ctx->log_priority = LOG_ERR;
 	ctx->sock = -1;
+	ctx->peer = ctx->peer_pidfd = -1;
+	ctx->timeout_ms = MIG_DEFAULT_TIMEOUT_MS;
+	ctx->wait_timeout_ms = MIG_WAIT_TIMEOUT_MS;
+	env = secure_getenv("MIG_TIMEOUT_MS");
+	if (env && atoi(env) > 0)
+		ctx->timeout_ms = atoi(env);
 	env = secure_getenv("MIG_LOG");
 	if (env && mig_priority_from_string(env) >= 0)
 		ctx->log_priority = mig_priority_from_string(env);
@@ -60,6 +66,7 @@ MIG_EXPORT struct mig_ctx *mig_unref(struct mig_ctx *ctx)
 		return ctx;
 	if (ctx->sock >= 0)
 		close(ctx->sock);
+	mig_peer_close(ctx);
 	free(ctx->rxbuf);
 	free(ctx);
 	return NULL;
@@ -89,4 +96,12 @@ MIG_EXPORT const char *mig_last_error(const struct mig_ctx *ctx)
 MIG_EXPORT int mig_get_fd(const struct mig_ctx *ctx)
 {
 	return ctx->sock;
+}
+
+MIG_EXPORT int mig_set_timeout(struct mig_ctx *ctx, int timeout_ms)
+{
+	if (timeout_ms <= 0)
+		return -EINVAL;
+	ctx->timeout_ms = timeout_ms;
+	return 0;
 }

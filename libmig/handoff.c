@@ -134,9 +134,35 @@ nomem:
 	return -ENOMEM;
 }
 
+/* fds[idx] out of the array, -1 for none. */
+static int take_fd(int *fds, bool has, int32_t idx)
+{
+	int fd = -1;
+
+	if (has && idx >= 0) {
+		fd = fds[idx];
+		fds[idx] = -1;
+	}
+	return fd;
+}
+
+/* The destination's end of the direct channel, if the claim brought it. */
+static void adopt_dest_peer(struct mig_ctx *ctx, uint64_t session,
+			    const Mig__Handoff *h, int *fds)
+{
+	int peer = take_fd(fds, h->has_peer_fd, h->peer_fd);
+	int pidfd = take_fd(fds, h->has_source_pidfd, h->source_pidfd);
+
+	if (peer >= 0)
+		mig_peer_adopt(ctx, session, peer, pidfd, false);
+	else
+		mig_close_fds(&pidfd, 1);
+}
+
 /* Send req; the answer must carry a handoff (with fds unless deferred). */
 static int handoff_call(struct mig_ctx *ctx, Mig__Request *req,
-			bool deferred_ok, struct mig_handoff **handoff)
+			uint64_t session, bool deferred_ok,
+			struct mig_handoff **handoff)
 {
 	int fds[MIG_FDS_MAX];
 	unsigned int nfds = 0;
@@ -149,6 +175,7 @@ static int handoff_call(struct mig_ctx *ctx, Mig__Request *req,
 		mig_close_fds(fds, nfds);
 		r = -EPROTO;
 	} else {
+		adopt_dest_peer(ctx, session, resp->handoff, fds);
 		r = handoff_from_wire(resp->handoff, fds, nfds, handoff);
 	}
 	mig__response__free_unpacked(resp, NULL);
@@ -171,7 +198,7 @@ MIG_EXPORT int mig_claim(struct mig_ctx *ctx, uint64_t session,
 		c.token.data = (uint8_t *)token;
 		c.token.len = token_len;
 	}
-	return handoff_call(ctx, &req, true, handoff);
+	return handoff_call(ctx, &req, session, true, handoff);
 }
 
 MIG_EXPORT int mig_take_memory(struct mig_ctx *ctx, uint64_t session,
@@ -184,7 +211,7 @@ MIG_EXPORT int mig_take_memory(struct mig_ctx *ctx, uint64_t session,
 	req.target = &t;
 	t.has_session = true;
 	t.session = session;
-	return handoff_call(ctx, &req, false, handoff);
+	return handoff_call(ctx, &req, session, false, handoff);
 }
 
 MIG_EXPORT int mig_ready(struct mig_ctx *ctx, uint64_t session)
@@ -192,14 +219,32 @@ MIG_EXPORT int mig_ready(struct mig_ctx *ctx, uint64_t session)
 	return session_call(ctx, MIG__KIND__READY, session, NULL);
 }
 
+/*
+ * With the direct channel, the source's GO makes the commit; migrd only
+ * hears of it, and not hearing (migrd died) changes nothing.
+ */
 MIG_EXPORT int mig_commit(struct mig_ctx *ctx, uint64_t session)
 {
-	return session_call(ctx, MIG__KIND__COMMIT, session, NULL);
+	int r;
+
+	if (!mig_peer_for(ctx, session))
+		return session_call(ctx, MIG__KIND__COMMIT, session, NULL);
+	r = mig_peer_dest_commit(ctx);
+	mig_peer_close(ctx);
+	if (r) {
+		mig_notify(ctx, MIG__KIND__ABORT, session,
+			   "destination got no GO from the source");
+		return r == -ECANCELED ? r : -ECONNRESET;
+	}
+	mig_notify(ctx, MIG__KIND__COMMIT, session, NULL);
+	return 0;
 }
 
 MIG_EXPORT int mig_abort(struct mig_ctx *ctx, uint64_t session,
 			 const char *reason)
 {
+	if (mig_peer_for(ctx, session))
+		mig_peer_abort(ctx, reason);
 	return session_call(ctx, MIG__KIND__ABORT, session, reason);
 }
 
@@ -209,18 +254,40 @@ MIG_EXPORT int mig_wait(struct mig_ctx *ctx, uint64_t session,
 	Mig__Request req = MIG__REQUEST__INIT;
 	Mig__Wait w = MIG__WAIT__INIT;
 	Mig__Response *resp;
-	int r;
+	int fds[MIG_FDS_MAX];
+	unsigned int nfds = 0;
+	int r, peer;
 
+	/* The source's wait for the commit is the direct channel's call. */
+	if (state == MIG_STATE_COMMITTED && mig_peer_for(ctx, session) &&
+	    ctx->peer_is_source) {
+		r = mig_peer_source_decide(ctx);
+		if (reached)
+			*reached = r ? MIG_STATE_ABORTED : MIG_STATE_COMMITTED;
+		/*
+		 * GO went out: the guest is the destination's whatever else
+		 * happens. Give migrd a moment to hear it from there, so
+		 * that what it shows agrees; its answer changes nothing.
+		 */
+		if (!r)
+			mig_notify_wait(ctx, session, MIG_STATE_COMMITTED);
+		return r;
+	}
 	req.kind = MIG__KIND__WAIT;
 	req.wait = &w;
 	w.has_session = w.has_state = true;
 	w.session = session;
 	w.state = (Mig__State)state;
-	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	r = mig_call(ctx, &req, NULL, 0, &resp, fds, &nfds);
 	if (r == -ECANCELED && reached)
 		*reached = MIG_STATE_ABORTED;
 	if (r)
 		return r;
+	/* Reaching READY: the source's end of the direct channel. */
+	peer = take_fd(fds, resp->has_peer_fd, resp->peer_fd);
+	mig_close_fds(fds, nfds);
+	if (peer >= 0)
+		mig_peer_adopt(ctx, session, peer, -1, true);
 	if (!resp->session)
 		r = -EPROTO;
 	else if (reached)
@@ -241,14 +308,26 @@ MIG_EXPORT int mig_send_state(struct mig_ctx *ctx, uint64_t session,
 		return -EMSGSIZE;
 	req.kind = MIG__KIND__STATE;
 	req.state = &b;
-	b.has_session = b.has_data = true;
+	b.has_session = true;
 	b.session = session;
-	b.data.data = (uint8_t *)data;
-	b.data.len = len;
+	if (mig_peer_for(ctx, session)) {
+		/* Straight to the successor; migrd only hears that it went. */
+		r = mig_peer_send_state(ctx, data, len);
+		if (r)
+			return r;
+		b.has_direct = b.direct = true;
+	} else {
+		b.has_data = true;
+		b.data.data = (uint8_t *)data;
+		b.data.len = len;
+	}
 	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
 	if (!r)
 		mig__response__free_unpacked(resp, NULL);
-	return r;
+	else if (b.direct)
+		mig_dbg(ctx, "migrd did not take the state notice: %s\n",
+			strerror(-r));
+	return b.direct ? 0 : r;
 }
 
 MIG_EXPORT int mig_take_state(struct mig_ctx *ctx, uint64_t session,
@@ -257,6 +336,15 @@ MIG_EXPORT int mig_take_state(struct mig_ctx *ctx, uint64_t session,
 	Mig__Response *resp;
 	int r;
 
+	if (mig_peer_for(ctx, session)) {
+		r = mig_peer_take_state(ctx, data, len);
+		if (r != -ECONNRESET)
+			return r;
+		/* The source hung up first; migrd may know why. */
+		mig_peer_close(ctx);
+		r = mig_wait(ctx, session, MIG_STATE_SWITCHING, NULL);
+		return r == -ECANCELED ? r : -ECONNRESET;
+	}
 	r = session_request(ctx, MIG__KIND__TAKE_STATE, session, NULL, &resp);
 	if (r)
 		return r;

@@ -83,6 +83,15 @@ int mig_connect(struct mig_ctx *ctx, const char *path);
 int mig_get_fd(const struct mig_ctx *ctx);
 
 /**
+ * mig_set_timeout() - how long a request waits for migrd's answer, and a
+ * handoff side for the other side's word on the direct channel (default
+ * 10 s, or $MIG_TIMEOUT_MS). A request that times out fails with
+ * -ETIMEDOUT and closes the connection. mig_wait() and the state calls
+ * wait up to 10 minutes for the session to move. Since LIBMIG_0.2.
+ */
+int mig_set_timeout(struct mig_ctx *ctx, int timeout_ms);
+
+/**
  * mig_last_error() - the daemon's sentence for the last failed request,
  * or "" when the failure was local. Valid until the next call.
  */
@@ -322,6 +331,11 @@ int mig_ready(struct mig_ctx *ctx, uint64_t session);
  * mig_wait() - block until @session reaches @state or ends.
  * @reached: may be NULL; receives the state seen.
  *
+ * The source of an upgrade that sent its state and waits for
+ * MIG_STATE_COMMITTED waits on the direct channel instead: 0 means the
+ * destination runs the guest now (exit, never resume); -ECANCELED means
+ * resume it.
+ *
  * Returns: 0 once at or past @state; -ECANCELED when the session was
  * aborted first (then @reached is MIG_STATE_ABORTED).
  */
@@ -346,6 +360,13 @@ int mig_take_state(struct mig_ctx *ctx, uint64_t session, void **data,
 /**
  * mig_commit() - destination: take ownership of the guest. Run the guest
  * only after this returns 0; on failure the source resumes it.
+ *
+ * For an upgrade (successor claim) the state and this commit travel over
+ * a direct channel between the two VMMs that migrd set up at claim: the
+ * source answers GO and never resumes, or it resumes and this fails
+ * (-ECANCELED, or -ECONNRESET). 0 also when the source died after handing
+ * over its state, since it cannot resume then. None of it needs migrd to
+ * be alive; migrd is told the outcome. migrd(8), FAILURES, has the table.
  */
 int mig_commit(struct mig_ctx *ctx, uint64_t session);
 

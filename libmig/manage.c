@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Management and queries: register, unregister, status, list, show, events. */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,19 +188,6 @@ MIG_EXPORT int mig_subscribe(struct mig_ctx *ctx)
 	return 0;
 }
 
-static int wait_readable(int fd, int timeout_ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int r;
-
-	do {
-		r = poll(&p, 1, timeout_ms);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	return r ? 0 : -ETIMEDOUT;
-}
-
 MIG_EXPORT int mig_next_event(struct mig_ctx *ctx, struct mig_event *ev,
 			      int timeout_ms)
 {
@@ -212,7 +198,7 @@ MIG_EXPORT int mig_next_event(struct mig_ctx *ctx, struct mig_event *ev,
 
 	if (!ctx->subscribed)
 		return -EINVAL;
-	r = wait_readable(ctx->sock, timeout_ms);
+	r = mig_wait_readable(ctx->sock, timeout_ms);
 	if (!r)
 		r = mig_recv_response(ctx, &resp, fds, &nfds);
 	if (r)

@@ -26,7 +26,19 @@ struct mig_ctx {
 	bool subscribed;
 	uint8_t *rxbuf;			/* MIG_MSG_MAX, allocated once */
 	char last_error[256];
+	int timeout_ms;			/* for an answer or a peer's word */
+	int wait_timeout_ms;		/* for WAIT and TAKE_STATE */
+	/* The direct channel of the handoff this process takes part in. */
+	int peer;			/* -1: none */
+	int peer_pidfd;			/* destination: the source process */
+	uint64_t peer_session;
+	bool peer_is_source;
+	bool peer_have_state;		/* destination: the state is in */
 };
+
+/* Waits for which migrd answers only when a session moves. */
+#define MIG_WAIT_TIMEOUT_MS	(10 * 60 * 1000)
+#define MIG_DEFAULT_TIMEOUT_MS	10000
 
 void mig_log(const struct mig_ctx *ctx, int priority, const char *file,
 	     int line, const char *fn, const char *format, ...)
@@ -54,6 +66,20 @@ char *mig_trim(char *s);
 int mig_parse_u64(const char *s, uint64_t *out);
 int mig_pidfd_open(pid_t pid);
 int mig_pidfd_ino(int pidfd, uint64_t *ino);
+int mig_pid_start(pid_t pid, uint64_t *start);
+/* 0 once fd is readable, -ETIMEDOUT after timeout_ms (< 0: never). */
+int mig_wait_readable(int fd, int timeout_ms);
+
+/* The direct channel (peer.c). */
+void mig_peer_adopt(struct mig_ctx *ctx, uint64_t session, int fd,
+		    int pidfd, bool source);
+void mig_peer_close(struct mig_ctx *ctx);
+bool mig_peer_for(const struct mig_ctx *ctx, uint64_t session);
+int mig_peer_send_state(struct mig_ctx *ctx, const void *data, size_t len);
+int mig_peer_take_state(struct mig_ctx *ctx, void **data, size_t *len);
+int mig_peer_source_decide(struct mig_ctx *ctx);
+int mig_peer_dest_commit(struct mig_ctx *ctx);
+void mig_peer_abort(struct mig_ctx *ctx, const char *reason);
 
 /*
  * The protocol enums and the public ones share their numbers on purpose:
@@ -80,5 +106,11 @@ int mig_recv_response(struct mig_ctx *ctx, Mig__Response **resp, int *fds,
 int mig_call(struct mig_ctx *ctx, Mig__Request *req, const int *fds,
 	     unsigned int nfds, Mig__Response **resp, int *rfds,
 	     unsigned int *nrfds);
+
+/* A session request whose answer does not matter beyond logging. */
+void mig_notify(struct mig_ctx *ctx, Mig__Kind kind, uint64_t session,
+		const char *reason);
+void mig_notify_wait(struct mig_ctx *ctx, uint64_t session,
+		     enum mig_state state);
 
 #endif /* MIG_PRIVATE_H */

@@ -2,6 +2,8 @@
 /* Small helpers with no better home; each is used in more than one file. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,5 +126,58 @@ int mig_pidfd_ino(int pidfd, uint64_t *ino)
 	if (fstat(pidfd, &st) < 0)
 		return -errno;
 	*ino = st.st_ino;
+	return 0;
+}
+
+int mig_wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t end = mig_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	int r;
+
+	for (;;) {
+		int left = timeout_ms < 0 ? -1 : (int)(end - mig_mono_ms());
+
+		if (timeout_ms >= 0 && (int64_t)(end - mig_mono_ms()) < 0)
+			left = 0;
+		r = poll(&p, 1, left);
+		if (r >= 0 || errno != EINTR)
+			break;
+	}
+	if (r < 0)
+		return -errno;
+	return r ? 0 : -ETIMEDOUT;
+}
+
+/*
+ * A process's start time (clock ticks after boot, /proc/PID/stat field
+ * 22): with the pid, it names one process across a migrd restart, where
+ * no pidfd survives.
+ */
+int mig_pid_start(pid_t pid, uint64_t *start)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	/* The command name may hold anything, spaces and parentheses too. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -EINVAL;
+	for (field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &v) != 1)
+		return -EINVAL;
+	*start = v;
 	return 0;
 }

@@ -223,11 +223,18 @@ static int response_refs(const Mig__Response *resp, int32_t *refs,
 	if (resp->handoff) {
 		r = add_ref(refs, n, resp->handoff->has_vm_fd,
 			    resp->handoff->vm_fd, true);
+		if (!r && resp->handoff->has_peer_fd)
+			r = add_ref(refs, n, true, resp->handoff->peer_fd, true);
+		if (!r && resp->handoff->has_source_pidfd)
+			r = add_ref(refs, n, true, resp->handoff->source_pidfd,
+				    true);
 		if (!r)
 			r = add_region_refs(refs, n, resp->handoff->regions,
 					    resp->handoff->n_regions,
 					    resp->handoff->deferred);
 	}
+	if (!r && resp->has_peer_fd)
+		r = add_ref(refs, n, true, resp->peer_fd, true);
 	return r;
 }
 
@@ -282,4 +289,21 @@ int mig_decode_response(const void *buf, size_t len, int *fds,
 {
 	return decode(&mig__response__descriptor, response_refs_of, buf, len,
 		      fds, nfds, (ProtobufCMessage **)resp);
+}
+
+int mig_send_peer(int sock, const Mig__Peer *p)
+{
+	return send_packed(sock, &p->base, NULL, 0);
+}
+
+static int no_refs(const ProtobufCMessage *m, int32_t *refs, unsigned int *n)
+{
+	return 0;
+}
+
+int mig_decode_peer(const void *buf, size_t len, int *fds, unsigned int nfds,
+		    Mig__Peer **p)
+{
+	return decode(&mig__peer__descriptor, no_refs, buf, len, fds, nfds,
+		      (ProtobufCMessage **)p);
 }

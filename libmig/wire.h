@@ -52,4 +52,9 @@ int mig_decode_request(const void *buf, size_t len, int *fds,
 int mig_decode_response(const void *buf, size_t len, int *fds,
 			unsigned int nfds, Mig__Response **resp);
 
+/* The direct channel's messages: no fds travel with them. */
+int mig_send_peer(int sock, const Mig__Peer *p);
+int mig_decode_peer(const void *buf, size_t len, int *fds, unsigned int nfds,
+		    Mig__Peer **p);
+
 #endif /* MIG_WIRE_H */

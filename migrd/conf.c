@@ -25,8 +25,11 @@ void config_defaults(struct config *cfg)
 	cfg->prepare_timeout_ms = 60000;
 	cfg->switch_timeout_ms = 10000;
 	cfg->grant_timeout_ms = 300000;
+	cfg->exit_grace_ms = 5000;
 	cfg->max_sessions_per_client = 16;
 	cfg->max_vms = 4096;
+	cfg->max_clients = 4096;
+	cfg->max_clients_per_uid = 64;
 	cfg->rebind = REBIND_ZERO;
 	cfg->log_level = LOG_INFO;
 }
@@ -150,8 +153,12 @@ static const struct key {
 	{ "prepare_timeout",		set_duration,	F(prepare_timeout_ms) },
 	{ "switch_timeout",		set_duration,	F(switch_timeout_ms) },
 	{ "grant_timeout",		set_duration,	F(grant_timeout_ms) },
+	{ "exit_grace",			set_duration,	F(exit_grace_ms) },
 	{ "max_sessions_per_client",	set_count,	F(max_sessions_per_client) },
 	{ "max_vms",			set_count,	F(max_vms) },
+	{ "max_clients",		set_count,	F(max_clients) },
+	{ "max_clients_per_uid",	set_count,	F(max_clients_per_uid) },
+	{ "state_file",			set_string,	F(state_file) },
 	{ "rebind_policy",		set_policy,	0, 0 },
 	{ "log",			set_log,	0, 0 },
 	{ "log_level",			set_level,	0, 0 },

@@ -21,8 +21,12 @@ struct config {
 	unsigned int prepare_timeout_ms;	/* claimed, until switchover */
 	unsigned int switch_timeout_ms;	/* guest paused, until commit */
 	unsigned int grant_timeout_ms;	/* a claim token's lifetime */
+	unsigned int exit_grace_ms;	/* old VMM after a commit, then killed */
 	unsigned int max_sessions_per_client;
 	unsigned int max_vms;
+	unsigned int max_clients;	/* connections; root/admin exempt */
+	unsigned int max_clients_per_uid;	/* the same, per other uid */
+	char state_file[108];	/* the journal; "" = beside the socket */
 	enum rebind_policy rebind;
 	bool syslog;
 	int log_level;

@@ -63,7 +63,9 @@ struct vm {
 	pid_t owner_pid;
 	uid_t owner_uid;
 	uint64_t owner_ino;
+	uint64_t owner_start;		/* its start time: re-pinning */
 	bool owner_gone;
+	bool dying;			/* vm_destroy() runs */
 	struct session *session;
 	unsigned int upgrades;
 	uint64_t registered_ms;
@@ -77,10 +79,25 @@ struct session {
 	char vm_id[MIG_ID_LEN];
 	char vm_name[MIG_NAME_MAX];
 	Mig__State state;
-	struct client *source;
+	struct client *source;		/* NULL once gone or ended */
 	struct client *dest;
+	uint64_t source_id;		/* client ids: never reused */
+	uint64_t dest_id;
 	pid_t source_pid;
 	pid_t dest_pid;
+	uid_t dest_uid;
+	uint64_t dest_ino;		/* the destination process, pinned */
+	uint64_t dest_start;
+	/*
+	 * The direct channel: migrd holds the source's end from claim until
+	 * the source learns that the destination is ready; from then on
+	 * (direct) the two sides decide the outcome between them and migrd
+	 * only records what it hears.
+	 */
+	int peer_fd;
+	bool direct;
+	bool dest_gone;			/* direct: its connection or process */
+	struct watch dest_proc;		/* recovered session: its pidfd */
 	unsigned int nregions;
 	struct mig_region regions[MIG_REGIONS_MAX];	/* fd -1 once handed */
 	int vm_fd;
@@ -135,6 +152,10 @@ struct migrd {
 	bool have_admin_gid;
 	bool stopping;
 	bool in_request;		/* a handler runs; its reply is due */
+	bool dirty;			/* the journal is behind */
+	uint64_t accept_paused_until;	/* EMFILE: CLOCK_MONOTONIC ms */
+	struct list_head reapers;	/* old owners that must exit */
+	char state_file[108 + 8];
 };
 
 extern struct migrd migrd;
@@ -162,6 +183,7 @@ struct vm *vm_find(const char *key);
 int check_new_names(const char *name, const char *uuid, struct reply *rep);
 struct vm *vm_create(const char *name, const char *uuid, int pidfd, pid_t pid,
 		     uid_t uid, uint64_t ino);
+void vm_owner_lost(struct vm *vm, const char *why);
 void vm_set_owner(struct vm *vm, int pidfd, pid_t pid, uid_t uid,
 		  uint64_t ino);
 void vm_destroy(struct vm *vm, const char *why);
@@ -193,8 +215,14 @@ struct session *session_find(uint64_t id, bool ended_too);
 int session_event(struct session *s, enum fsm_event ev, int err,
 		  const char *why);
 void session_client_lost(struct client *c);
+void session_dest_lost(struct session *s, const char *why);
+void session_source_gone(struct session *s);
+struct session *session_recover(struct vm *vm, uint64_t id, Mig__State state,
+				int dest_pidfd, pid_t pid, uid_t uid,
+				uint64_t ino, uint64_t start);
 void sessions_notify_deferred(void);
 int session_timeouts(uint64_t now);	/* ms until the next deadline */
+void sessions_stop(void);
 void sessions_fini(void);
 
 /* query.c */
@@ -211,6 +239,20 @@ void session_info(Mig__SessionInfo *out, const struct session *s,
 		  Mig__Region *rs, Mig__Region **rp);
 void event_vm(const char *what, const struct vm *vm);
 void event_session(const struct session *s);
+
+/* reaper.c: after a commit, the old VMM exits or is killed. */
+int reaper_add(const struct vm *vm, int pidfd, pid_t pid);
+int reaper_timeouts(uint64_t now);	/* ms until the next, -1: none */
+void reaper_fini(void);
+void reaper_journal(FILE *f);
+void reaper_load(const char *line, int (*repin)(pid_t, uint64_t, uint64_t));
+
+/* journal.c: what survives migrd being killed and started again. */
+void journal_save(void);
+int journal_load(void);
+
+/* fault.c: MIGRD_FAULT=before-KIND / after-KIND kills migrd there. */
+void fault_at(const char *when, Mig__Kind kind);
 
 /* procmon.c */
 int procmon_init(void);

@@ -73,10 +73,16 @@ void vm_set_owner(struct vm *vm, int pidfd, pid_t pid, uid_t uid,
 	vm->owner_uid = uid;
 	vm->owner_ino = ino;
 	vm->owner_gone = watch_add(&vm->owner, EPOLLIN) < 0;
+	migrd.dirty = true;
 }
 
+/* The one place a VM ends. Its open session is aborted first. */
 void vm_destroy(struct vm *vm, const char *why)
 {
+	vm->dying = true;
+	if (vm->session && vm->session->direct)
+		log_warn("VM %s unregistered during its switchover: %s; its two VMMs still decide who runs the guest",
+			 vm->name, why);
 	if (vm->session)
 		session_event(vm->session, EV_ABORT, ECANCELED, why);
 	log_info("VM %s (%s) unregistered: %s", vm->name, vm->id, why);
@@ -88,6 +94,7 @@ void vm_destroy(struct vm *vm, const char *why)
 	}
 	list_del(&vm->link);
 	migrd.nvms--;
+	migrd.dirty = true;
 	explicit_bzero(&vm->grant, sizeof(vm->grant));
 	free(vm);
 }
@@ -97,13 +104,18 @@ void vm_destroy(struct vm *vm, const char *why)
  * destination, which may still commit and become the owner, so only then
  * the registration outlives its owner; the session's end settles it.
  */
-static void vm_owner_lost(struct vm *vm, const char *why)
+void vm_owner_lost(struct vm *vm, const char *why)
 {
-	if (vm->session && vm->session->state == MIG__STATE__SWITCHING) {
+	struct session *s = vm->session;
+
+	if (s && (s->direct || s->state == MIG__STATE__SWITCHING)) {
 		log_info("VM %s: owner pid %d %s during switchover; the destination may still commit",
 			 vm->name, vm->owner_pid, why);
 		watch_del(&vm->owner);
 		vm->owner_gone = true;
+		migrd.dirty = true;
+		if (s->direct)
+			session_source_gone(s);
 		return;
 	}
 	vm_destroy(vm, why);
@@ -115,16 +127,14 @@ static void owner_event(struct watch *w, uint32_t events)
 		      "owner process exited");
 }
 
+/* Every VM of a process that execs ends, not only the first. */
 void vm_owner_exec(pid_t pid)
 {
-	struct vm *vm;
+	struct vm *vm, *tmp;
 
-	list_for_each_entry(vm, &migrd.vms, link) {
-		if (vm->owner_pid == pid && !vm->owner_gone) {
+	list_for_each_entry_safe(vm, tmp, &migrd.vms, link)
+		if (vm->owner_pid == pid && !vm->owner_gone)
 			vm_owner_lost(vm, "owner process executed a new program");
-			return;
-		}
-	}
 }
 
 /* The pid a pidfd names, from its fdinfo; -ESRCH once it has exited. */
@@ -270,6 +280,8 @@ int handle_register(struct client *c, Mig__Request *req, int *fds,
 	vm = vm_create(reg->name, reg->uuid, pidfd, pid, uid, ino);
 	if (!vm)
 		return -ENOMEM;
+	if (mig_pid_start(pid, &vm->owner_start) < 0)
+		vm->owner_start = 0;
 	log_info("VM %s (%s) registered by pid %d: owner pid %d uid %u",
 		 vm->name, vm->id, c->cred.pid, pid, uid);
 	vm_info(&rep->vm, vm);
@@ -291,10 +303,20 @@ int handle_unregister(struct client *c, Mig__Request *req, int *fds,
 	return 0;
 }
 
+/* Stopping forgets nothing: the journal has the VMs for the next migrd. */
 void registry_fini(void)
 {
 	struct vm *vm, *tmp;
 
-	list_for_each_entry_safe(vm, tmp, &migrd.vms, link)
-		vm_destroy(vm, "migrd is shutting down");
+	list_for_each_entry_safe(vm, tmp, &migrd.vms, link) {
+		if (vm->owner.fd >= 0) {
+			if (!vm->owner_gone)
+				watch_del(&vm->owner);
+			close(vm->owner.fd);
+		}
+		list_del(&vm->link);
+		migrd.nvms--;
+		explicit_bzero(&vm->grant, sizeof(vm->grant));
+		free(vm);
+	}
 }

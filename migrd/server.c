@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -203,6 +204,7 @@ static void client_read(struct client *c)
 		goto send;
 	}
 	rep.resp.kind = req->has_kind ? req->kind : MIG__KIND__EMPTY;
+	fault_at("before", rep.resp.kind);
 	migrd.in_request = true;
 	r = dispatch(c, req, fds, nfds, &rep);
 	migrd.in_request = false;
@@ -217,6 +219,8 @@ static void client_read(struct client *c)
 		client_send(c, &rep);
 	/* Now the waiters (client_send() never frees c). */
 	sessions_notify_deferred();
+	journal_save();
+	fault_at("after", rep.resp.kind);
 	return;
 send:
 	client_send(c, &rep);
@@ -267,15 +271,89 @@ static int peer_pidfd(int fd, pid_t pid)
 	return mig_pidfd_open(pid);
 }
 
+/*
+ * Out of fds: the listener stays readable, so stop watching it for a
+ * moment instead of spinning on accept4(); clients wait in the backlog.
+ */
+#define ACCEPT_PAUSE_MS 100
+
+static void pause_accepting(int err)
+{
+	static uint64_t last_said;
+	uint64_t now = mig_mono_ms();
+
+	watch_del(&migrd.listener);
+	migrd.accept_paused_until = now + ACCEPT_PAUSE_MS;
+	if (now - last_said >= 10000) {
+		log_warn("cannot accept connections: %s (%u open); pausing %d ms",
+			 strerror(err), migrd.nclients, ACCEPT_PAUSE_MS);
+		last_said = now;
+	}
+}
+
+/* Listen again once a pause is over; ms until then, or -1. */
+static int accept_timeout(uint64_t now)
+{
+	if (!migrd.accept_paused_until)
+		return -1;
+	if (now < migrd.accept_paused_until)
+		return (int)(migrd.accept_paused_until - now);
+	migrd.accept_paused_until = 0;
+	if (watch_add(&migrd.listener, EPOLLIN) < 0)
+		log_err("cannot listen again: %m");
+	return -1;
+}
+
+static unsigned int clients_of(uid_t uid)
+{
+	unsigned int n = 0;
+	struct client *c;
+
+	list_for_each_entry(c, &migrd.clients, link)
+		n += c->cred.uid == uid;
+	return n;
+}
+
+/*
+ * Connection limits, so that no user can lock root or the admins out:
+ * they are exempt, everybody else is capped per uid and in total.
+ */
+static int over_limit(const struct client *c, struct reply *rep)
+{
+	if (c->admin)
+		return 0;
+	if (migrd.nclients >= migrd.cfg.max_clients)
+		return reply_err(rep, -EUSERS,
+				 "migrd has max_clients connections; only root and the admin group get more.");
+	if (clients_of(c->cred.uid) >= migrd.cfg.max_clients_per_uid)
+		return reply_err(rep, -EUSERS,
+				 "uid %u has max_clients_per_uid connections open.",
+				 c->cred.uid);
+	return 0;
+}
+
+/* Say why, then hang up: the peer's first call fails with that sentence. */
+static void refuse(int fd, struct reply *rep)
+{
+	rep->resp.has_kind = true;
+	rep->resp.kind = MIG__KIND__HELLO;
+	mig_send_response(fd, &rep->resp, NULL, 0);
+}
+
 static void client_accept(struct watch *w, uint32_t events)
 {
+	struct reply rep;
 	struct client *c;
 	socklen_t len;
 	int fd;
 
 	fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM)
+			pause_accepting(errno);
 		return;
+	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		goto fail;
@@ -283,6 +361,14 @@ static void client_accept(struct watch *w, uint32_t events)
 	len = sizeof(c->cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0)
 		goto fail;
+	c->admin = peer_is_admin(fd, &c->cred);
+	reply_init(&rep, MIG__KIND__HELLO);
+	if (over_limit(c, &rep)) {
+		log_debug("refusing a connection of pid %d: %s", c->cred.pid,
+			  rep.msg);
+		refuse(fd, &rep);
+		goto fail;
+	}
 	c->pidfd = peer_pidfd(fd, c->cred.pid);
 	if (c->pidfd < 0 || mig_pidfd_ino(c->pidfd, &c->pid_ino) < 0) {
 		log_warn("cannot pin the process of pid %d; refusing it",
@@ -292,7 +378,6 @@ static void client_accept(struct watch *w, uint32_t events)
 	c->w.fd = fd;
 	c->w.fn = client_event;
 	c->id = ++migrd.next_client;
-	c->admin = peer_is_admin(fd, &c->cred);
 	if (watch_add(&c->w, EPOLLIN) < 0)
 		goto fail;
 	list_add_tail(&c->link, &migrd.clients);
@@ -415,6 +500,35 @@ static int setup_signals(void)
 	return watch_add(&migrd.signals, EPOLLIN);
 }
 
+/* As many fds as we may: each client, session and owner holds some. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the fd limit: %m");
+	}
+}
+
+/* The journal's place: state_file, or beside the socket (X.sock: X.state). */
+static void journal_path(void)
+{
+	const char *sock = migrd.cfg.socket;
+	size_t n = strlen(sock);
+
+	if (migrd.cfg.state_file[0]) {
+		mig_strlcpy(migrd.state_file, migrd.cfg.state_file,
+			    sizeof(migrd.state_file));
+		return;
+	}
+	if (n > 5 && strcmp(sock + n - 5, ".sock") == 0)
+		n -= 5;
+	snprintf(migrd.state_file, sizeof(migrd.state_file), "%.*s.state",
+		 (int)n, sock);
+}
+
 int server_init(void)
 {
 	int r;
@@ -423,6 +537,8 @@ int server_init(void)
 	list_init(&migrd.vms);
 	list_init(&migrd.sessions);
 	list_init(&migrd.history);
+	list_init(&migrd.reapers);
+	raise_fd_limit();
 	migrd.listener.fd = migrd.signals.fd = migrd.procmon.fd = -1;
 	migrd.started_ms = mig_mono_ms();
 	if (migrd.cfg.admin_group[0]) {
@@ -439,7 +555,15 @@ int server_init(void)
 		r = setup_listener();
 	if (!r && procmon_init() < 0)
 		log_warn("process events unavailable (needs CAP_NET_ADMIN): an owner that execs keeps its registration until it exits");
-	return r;
+	if (r)
+		return r;
+	/* Ours only now that we listen: never touch another migrd's. */
+	journal_path();
+	if (journal_load() < 0)
+		log_warn("cannot read the journal %s: %m; starting empty",
+			 migrd.state_file);
+	journal_save();
+	return 0;
 }
 
 /*
@@ -448,12 +572,20 @@ int server_init(void)
  * Waits at most max_ms (-1: until the next session deadline).
  * Returns the number of events handled (0 or 1) or a negative errno.
  */
+static int earliest(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
 int server_step(int max_ms)
 {
-	int timeout = session_timeouts(mig_mono_ms());
+	uint64_t now = mig_mono_ms();
+	int timeout = earliest(session_timeouts(now), reaper_timeouts(now));
 	struct epoll_event ev;
 	int n;
 
+	timeout = earliest(timeout, accept_timeout(now));
+	journal_save();
 	if (max_ms >= 0 && (timeout < 0 || timeout > max_ms))
 		timeout = max_ms;
 	n = epoll_wait(migrd.epfd, &ev, 1, timeout);
@@ -464,6 +596,7 @@ int server_step(int max_ms)
 
 		w->fn(w, ev.events);
 	}
+	journal_save();
 	return n;
 }
 
@@ -486,9 +619,13 @@ void server_fini(void)
 {
 	struct client *c, *tmp;
 
+	sessions_stop();
+	migrd.dirty = true;
+	journal_save();
 	sessions_fini();
 	list_for_each_entry_safe(c, tmp, &migrd.clients, link)
 		client_free(c);
+	reaper_fini();
 	registry_fini();
 	procmon_fini();
 	if (migrd.listener.fd >= 0) {

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -59,6 +61,14 @@ static void drop_fds(struct session *s)
 	if (s->vm_fd >= 0)
 		migrd.held_fds--;
 	mig_close_fds(&s->vm_fd, 1);
+	if (s->peer_fd >= 0)
+		migrd.held_fds--;
+	/* Unhanded, the source's end closes: the destination sees EOF. */
+	mig_close_fds(&s->peer_fd, 1);
+	if (s->dest_proc.fd >= 0) {
+		watch_del(&s->dest_proc);
+		mig_close_fds(&s->dest_proc.fd, 1);
+	}
 	free(s->blob);
 	s->blob = NULL;
 	s->bloblen = 0;
@@ -68,6 +78,11 @@ static void set_deadline(struct session *s)
 {
 	unsigned int ms;
 
+	/* The two sides decide from here; migrd has nothing to time out. */
+	if (s->direct) {
+		s->deadline = UINT64_MAX;
+		return;
+	}
 	switch (s->state) {
 	case MIG__STATE__OFFERED:
 		ms = migrd.cfg.offer_timeout_ms;
@@ -97,18 +112,43 @@ static void history_add(struct session *s)
 	}
 }
 
-/* The destination becomes the owner: the identity moves with the guest. */
+/* The destination's process: its connection's pidfd, or a recovered one. */
+static int dest_pidfd(struct session *s)
+{
+	int fd;
+
+	if (s->dest)
+		return dup(s->dest->pidfd);
+	fd = s->dest_proc.fd;
+	if (fd >= 0) {
+		watch_del(&s->dest_proc);
+		s->dest_proc.fd = -1;
+	}
+	return fd;
+}
+
+/*
+ * The destination becomes the owner: the identity moves with the guest.
+ * The old VMM must now exit; the reaper sees to it.
+ */
 static void commit_owner(struct session *s)
 {
-	struct client *d = s->dest;
-	int pidfd = dup(d->pidfd);
+	struct vm *vm = s->vm;
+	int pidfd = dest_pidfd(s), old;
 
 	if (pidfd < 0) {
 		log_err("VM %s: cannot hold the new owner: %m", s->vm_name);
 		return;
 	}
-	vm_set_owner(s->vm, pidfd, d->cred.pid, d->cred.uid, d->pid_ino);
-	s->vm->upgrades++;
+	if (!vm->owner_gone && vm->owner.fd >= 0) {
+		old = dup(vm->owner.fd);
+		if (old < 0 || reaper_add(vm, old, vm->owner_pid) < 0)
+			log_err("VM %s: cannot watch old VMM pid %d exit",
+				vm->name, vm->owner_pid);
+	}
+	vm_set_owner(vm, pidfd, s->dest_pid, s->dest_uid, s->dest_ino);
+	vm->owner_start = s->dest_start;
+	vm->upgrades++;
 }
 
 static void session_end(struct session *s)
@@ -134,9 +174,12 @@ static void session_end(struct session *s)
 	if (committed && rebind)
 		rebind_commit(s, vm);
 	/* An owner that died mid-switchover and whose successor did not
-	 * commit leaves a VM nobody runs. */
-	else if (vm->owner_gone)
+	 * commit leaves a VM nobody runs. Not while the registry is already
+	 * destroying it (that is how we got here). */
+	else if (vm->owner_gone && !vm->dying)
 		vm_destroy(vm, "owner process gone and no successor committed");
+	/* Ended: no client is a participant any more, whatever its address. */
+	s->source = s->dest = NULL;
 }
 
 static void notify_waiters(struct session *s);
@@ -158,6 +201,7 @@ int session_event(struct session *s, enum fsm_event ev, int err,
 		 why ? ": " : "", why ? why : "");
 	s->state = next;
 	s->updated_ms = mig_now_ms();
+	migrd.dirty = true;
 	if (next == MIG__STATE__ABORTED) {
 		s->error = err;
 		mig_strlcpy(s->reason, why, sizeof(s->reason));
@@ -323,7 +367,9 @@ int handle_offer(struct client *c, Mig__Request *req, int *fds,
 	take_regions(s, o, fds);
 	s->state = MIG__STATE__OFFERED;
 	s->source = c;
+	s->source_id = c->id;
 	s->source_pid = c->cred.pid;
+	s->peer_fd = s->dest_proc.fd = -1;
 	s->created_ms = s->updated_ms = mig_now_ms();
 	set_deadline(s);
 	c->sessions++;
@@ -381,6 +427,28 @@ static void handoff_layout(struct session *s, struct reply *rep)
 	mig_close_fds(&s->vm_fd, 1);
 }
 
+/*
+ * An upgrade's direct channel: the destination's end and the source's
+ * pidfd go with the claim; migrd keeps the source's end until the source
+ * hears that the destination is ready.
+ */
+static void give_channel(struct session *s, const int channel[2],
+			 struct reply *rep)
+{
+	int pidfd = s->source ? dup(s->source->pidfd) : -1;
+
+	rep->handoff.has_peer_fd = true;
+	rep->handoff.peer_fd = (int32_t)rep->nfds;
+	rep->fds[rep->nfds++] = channel[1];
+	if (pidfd >= 0) {
+		rep->handoff.has_source_pidfd = true;
+		rep->handoff.source_pidfd = (int32_t)rep->nfds;
+		rep->fds[rep->nfds++] = pidfd;
+	}
+	s->peer_fd = channel[0];
+	migrd.held_fds++;
+}
+
 /* Ask policy_decide() and say what it decided, with who was involved. */
 static void decide_claim(struct client *c, struct session *s,
 			 const Mig__Claim *cl, const struct grant **g,
@@ -411,11 +479,12 @@ int handle_claim(struct client *c, Mig__Request *req, int *fds,
 	const struct grant *g;
 	struct decision d;
 	struct session *s;
+	int channel[2];
 
 	s = target_session(cl ? cl->session : 0, cl && cl->has_session, rep);
 	if (!s)
 		return -(int)rep->resp.error;
-	if (c == s->source)
+	if (c->id == s->source_id)
 		return reply_err(rep, -EINVAL,
 				 "A source cannot claim its own session.");
 	if (c->sessions >= migrd.cfg.max_sessions_per_client)
@@ -431,18 +500,30 @@ int handle_claim(struct client *c, Mig__Request *req, int *fds,
 		return reply_err(rep, -EBUSY,
 				 "Session %llu was already claimed by pid %d.",
 				 (unsigned long long)s->id, s->dest_pid);
+	if (d.verdict == VERDICT_AS_IS && socketpair(AF_UNIX, SOCK_SEQPACKET |
+			SOCK_CLOEXEC, 0, channel) < 0)
+		return reply_err(rep, -errno,
+				 "Cannot make the direct channel for session %llu: %s.",
+				 (unsigned long long)s->id, strerror(errno));
 	/* One use: whatever happens to this session, the token is spent. */
 	s->vm->grant.used = true;
 	s->grant = *g;
 	explicit_bzero(s->grant.token, sizeof(s->grant.token));
-	if (d.verdict == VERDICT_AS_IS)
+	if (d.verdict == VERDICT_AS_IS) {
 		handoff_fds(s, rep);
-	else
+		give_channel(s, channel, rep);
+	} else {
 		handoff_layout(s, rep);
+	}
 	rep->handoff.has_grant = true;
 	rep->handoff.grant = (Mig__GrantKind)s->grant.kind;
 	s->dest = c;
+	s->dest_id = c->id;
 	s->dest_pid = c->cred.pid;
+	s->dest_uid = c->cred.uid;
+	s->dest_ino = c->pid_ino;
+	if (mig_pid_start(c->cred.pid, &s->dest_start) < 0)
+		s->dest_start = 0;
 	c->sessions++;
 	return session_event(s, EV_CLAIM, 0, NULL);
 }
@@ -450,14 +531,17 @@ int handle_claim(struct client *c, Mig__Request *req, int *fds,
 static bool may_act(const struct client *c, const struct session *s,
 		    Mig__Kind kind)
 {
+	bool source = c->id == s->source_id, dest = c->id == s->dest_id;
+
 	switch (kind) {
 	case MIG__KIND__READY:
 	case MIG__KIND__COMMIT:
-		return c == s->dest;
+		return dest;
 	case MIG__KIND__STATE:
-		return c == s->source;
+		return source;
 	case MIG__KIND__ABORT:
-		return c == s->source || c == s->dest || c->admin;
+		/* Once the two sides decide between them, only they may. */
+		return source || dest || (c->admin && !s->direct);
 	default:
 		return false;
 	}
@@ -484,6 +568,17 @@ static int keep_state(struct session *s, const Mig__Blob *b,
 		return -ENOMEM;
 	memcpy(s->blob, b->data.data, b->data.len);
 	s->bloblen = b->data.len;
+	return 0;
+}
+
+/* The state went over the direct channel; this is only the notice. */
+static int direct_state(struct session *s, const Mig__Blob *b,
+			struct reply *rep)
+{
+	if (!b || !b->direct || b->has_data)
+		return reply_err(rep, -EINVAL,
+				 "Session %llu has a direct channel: its state goes there, not to migrd.",
+				 (unsigned long long)s->id);
 	return 0;
 }
 
@@ -526,6 +621,7 @@ int handle_step(struct client *c, Mig__Request *req, int *fds,
 	if (req->kind == MIG__KIND__STATE &&
 	    s->state == MIG__STATE__READY_TO_SWITCH) {
 		r = s->grant.kind == GRANT_REBIND ? switch_rebind(s, rep) :
+			s->direct ? direct_state(s, req->state, rep) :
 			keep_state(s, req->state, rep);
 		if (r)
 			return r;
@@ -534,6 +630,9 @@ int handle_step(struct client *c, Mig__Request *req, int *fds,
 		r = rebind_may_commit(s, rep);
 		if (r)
 			return r;
+		/* The destination's word may overtake the source's notice. */
+		if (s->direct && s->state == MIG__STATE__READY_TO_SWITCH)
+			session_event(s, EV_STATE, 0, NULL);
 	}
 	snprintf(why, sizeof(why), "%s by pid %d",
 		 req->reason ? req->reason : "requested", c->cred.pid);
@@ -549,9 +648,27 @@ int handle_step(struct client *c, Mig__Request *req, int *fds,
 }
 
 /*
- * Answer a WAIT or TAKE_STATE now if the session allows: 0 answered, < 0
- * refused (both with rep filled), 1 to keep waiting.
+ * The destination is ready: the source learns it with its end of the
+ * direct channel, and from then on the two sides decide between them.
  */
+static void hand_source_end(struct client *c, struct session *s,
+			    struct reply *rep)
+{
+	if (c->id != s->source_id || s->peer_fd < 0 ||
+	    s->state != MIG__STATE__READY_TO_SWITCH)
+		return;
+	rep->resp.has_peer_fd = true;
+	rep->resp.peer_fd = (int32_t)rep->nfds;
+	rep->fds[rep->nfds++] = s->peer_fd;
+	s->peer_fd = -1;
+	migrd.held_fds--;
+	s->direct = true;
+	set_deadline(s);
+	migrd.dirty = true;
+	log_info("session %llu (VM %s): the source has its end of the direct channel; source and destination decide from here",
+		 (unsigned long long)s->id, s->vm_name);
+}
+
 /* TAKE_STATE of a rebind: the zeroed memory instead of the state. */
 static int take_rebind(struct session *s, struct reply *rep)
 {
@@ -587,8 +704,13 @@ static int wait_eval(struct client *c, struct session *s, Mig__Kind kind,
 		if (s->state < want)
 			return 1;
 		reply_session(rep, s);
+		hand_source_end(c, s, rep);
 		return 0;
 	}
+	if (s->direct)
+		return reply_err(rep, -ENODATA,
+				 "The state of session %llu goes over its direct channel.",
+				 (unsigned long long)s->id);
 	if (s->grant.kind == GRANT_REBIND)
 		return take_rebind(s, rep);
 	if (!s->blob)
@@ -667,8 +789,8 @@ int handle_wait(struct client *c, Mig__Request *req, int *fds,
 	if (!s)
 		return reply_err(rep, -ENOENT, "There is no session %llu.",
 				 (unsigned long long)id);
-	if (take ? c != s->dest :
-	    (c != s->source && c != s->dest && !c->admin))
+	if (take ? c->id != s->dest_id :
+	    (c->id != s->source_id && c->id != s->dest_id && !c->admin))
 		return reply_err(rep, -EPERM,
 				 "This connection plays no part in session %llu.",
 				 (unsigned long long)id);
@@ -685,6 +807,38 @@ int handle_wait(struct client *c, Mig__Request *req, int *fds,
 	return 0;
 }
 
+/*
+ * In a direct switchover a lost destination may have run the guest or
+ * not; only the source knows, and it tells (ABORT when it resumes) or
+ * exits (after GO). With the source silent too, nobody will tell: end it.
+ */
+void session_dest_lost(struct session *s, const char *why)
+{
+	s->dest_gone = true;
+	if (!s->source || s->vm->owner_gone)
+		session_event(s, EV_DEST_LOST, ECONNRESET, why);
+}
+
+/*
+ * The source process of a direct switchover exited: normal after GO. A
+ * recovered session (migrd restarted) hears no COMMIT any more: the
+ * destination that still runs has the guest.
+ */
+void session_source_gone(struct session *s)
+{
+	if (s->dest_gone) {
+		session_event(s, EV_DEST_LOST, ECONNRESET,
+			      "source and destination both gone");
+		return;
+	}
+	if (s->dest || s->dest_proc.fd < 0)
+		return;
+	if (s->state == MIG__STATE__READY_TO_SWITCH)
+		session_event(s, EV_STATE, 0, NULL);
+	session_event(s, EV_COMMIT, 0,
+		      "source exited after the switchover; the destination has the guest");
+}
+
 void session_client_lost(struct client *c)
 {
 	struct session *s, *tmp;
@@ -692,15 +846,81 @@ void session_client_lost(struct client *c)
 	list_for_each_entry_safe(s, tmp, &migrd.sessions, link) {
 		if (s->source == c) {
 			s->source = NULL;
-			session_event(s, EV_SOURCE_LOST, ECONNRESET,
-				      "source connection lost");
+			if (!s->direct)
+				session_event(s, EV_SOURCE_LOST, ECONNRESET,
+					      "source connection lost");
+			else if (s->dest_gone)
+				session_event(s, EV_DEST_LOST, ECONNRESET,
+					      "source and destination both gone");
 		}
+		/* The event above may have ended s: it left the list then. */
 		if (s->dest == c) {
 			s->dest = NULL;
-			session_event(s, EV_DEST_LOST, ECONNRESET,
-				      "destination connection lost");
+			if (s->direct)
+				session_dest_lost(s, "destination connection lost");
+			else
+				session_event(s, EV_DEST_LOST, ECONNRESET,
+					      "destination connection lost");
 		}
 	}
+}
+
+static void recovered_dest_exited(struct watch *w, uint32_t events)
+{
+	struct session *s = container_of(w, struct session, dest_proc);
+
+	watch_del(&s->dest_proc);
+	mig_close_fds(&s->dest_proc.fd, 1);
+	s->dest_gone = true;
+	session_event(s, EV_DEST_LOST, ECONNRESET,
+		      "destination exited; the source keeps the guest");
+}
+
+/*
+ * A direct switchover the journal recorded: its two sides may still be
+ * at it. The destination is watched by pidfd; the source is the VM's
+ * owner. Whichever exits first decides (migrd(8), FAILURES).
+ */
+struct session *session_recover(struct vm *vm, uint64_t id, Mig__State state,
+				int dest_pidfd, pid_t pid, uid_t uid,
+				uint64_t ino, uint64_t start)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (!s || (state != MIG__STATE__READY_TO_SWITCH &&
+		   state != MIG__STATE__SWITCHING)) {
+		free(s);
+		close(dest_pidfd);
+		return NULL;
+	}
+	s->id = id;
+	s->vm = vm;
+	mig_strlcpy(s->vm_id, vm->id, sizeof(s->vm_id));
+	mig_strlcpy(s->vm_name, vm->name, sizeof(s->vm_name));
+	s->state = state;
+	s->direct = true;
+	s->grant.kind = GRANT_SUCCESSOR;
+	s->source_pid = vm->owner_pid;
+	s->dest_pid = pid;
+	s->dest_uid = uid;
+	s->dest_ino = ino;
+	s->dest_start = start;
+	s->peer_fd = s->vm_fd = -1;
+	s->dest_proc.fd = dest_pidfd;
+	s->dest_proc.fn = recovered_dest_exited;
+	s->created_ms = s->updated_ms = mig_now_ms();
+	set_deadline(s);
+	if (watch_add(&s->dest_proc, EPOLLIN) < 0) {
+		close(dest_pidfd);
+		free(s);
+		return NULL;
+	}
+	vm->session = s;
+	list_add_tail(&s->link, &migrd.sessions);
+	migrd.nsessions++;
+	log_notice("session %llu (VM %s): switchover recovered from the journal; source pid %d and destination pid %d decide it",
+		   (unsigned long long)id, vm->name, s->source_pid, pid);
+	return s;
 }
 
 int session_timeouts(uint64_t now)
@@ -719,12 +939,30 @@ int session_timeouts(uint64_t now)
 	return (int)(next - now);
 }
 
-void sessions_fini(void)
+/*
+ * Stopping aborts what migrd still decides; a direct switchover is the
+ * two sides' and stays in the journal for the next migrd.
+ */
+void sessions_stop(void)
 {
 	struct session *s, *tmp;
 
 	list_for_each_entry_safe(s, tmp, &migrd.sessions, link)
-		session_event(s, EV_ABORT, ECANCELED, "migrd is shutting down");
+		if (!s->direct)
+			session_event(s, EV_ABORT, ECANCELED,
+				      "migrd is shutting down");
+}
+
+void sessions_fini(void)
+{
+	struct session *s, *tmp;
+
+	list_for_each_entry_safe(s, tmp, &migrd.sessions, link) {
+		drop_fds(s);
+		s->vm->session = NULL;
+		list_del(&s->link);
+		free(s);
+	}
 	list_for_each_entry_safe(s, tmp, &migrd.history, link) {
 		list_del(&s->link);
 		free(s);

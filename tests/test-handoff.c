@@ -21,9 +21,13 @@
 #define SZ (2ULL << 20)
 #define SEED 0x5eed
 #define BLOB "vcpu-state-blob"
-/* What migrd holds open: a socket and a pidfd per client, a pidfd per VM. */
+/*
+ * What migrd holds open: a socket and a pidfd per client, a pidfd per VM,
+ * and after a commit a pidfd on the old VMM until it exits (exit_grace).
+ */
 #define PER_CLIENT 2
 #define PER_VM 1
+#define PER_OLD_VMM 1
 
 static struct daemon d;
 static int baseline;
@@ -196,9 +200,10 @@ static void full_handoff(enum mig_region_kind kind)
 	cr_assert_eq(l->vms[0].session, 0);
 	mig_list_free(l);
 	cr_assert_eq(held_fds(s.ctx), 0);
-	cr_assert_eq(settled_fds(d.pid, baseline + 2 * PER_CLIENT + PER_VM),
-		     baseline + 2 * PER_CLIENT + PER_VM,
-		     "only the two connections and the VM's owner remain");
+	cr_assert_eq(settled_fds(d.pid, baseline + 2 * PER_CLIENT + PER_VM +
+				 PER_OLD_VMM),
+		     baseline + 2 * PER_CLIENT + PER_VM + PER_OLD_VMM,
+		     "only the two connections, the VM's owner and the old VMM (this test, which must exit) remain");
 	close(go);
 	cr_assert_eq(wait_exit(dest), 0);
 	mig_unref(s.ctx);

@@ -12,6 +12,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -211,6 +212,12 @@ static void expect_refused(struct outcome o, int err, const char *what)
 	cr_expect_eq(o.nfds, 0, "%s: %u fds received", what, o.nfds);
 }
 
+/*
+ * What a successor claim brings: the region's fd, the source VM fd, the
+ * destination's end of the direct channel and the source's pidfd.
+ */
+#define SUCCESSOR_FDS 4
+
 static void expect_granted(struct outcome o, unsigned int nfds,
 			   const char *what)
 {
@@ -229,7 +236,7 @@ Test(malicious, other_uid_is_refused)
 	expect_refused(claim_as(NOBODY, v.sid, t.bytes, sizeof(t.bytes)),
 		       EPERM, "uid nobody with the victim's token");
 	/* The refusal spent nothing: the owner's uid claims with it. */
-	expect_granted(claim_as(0, v.sid, t.bytes, sizeof(t.bytes)), 2,
+	expect_granted(claim_as(0, v.sid, t.bytes, sizeof(t.bytes)), SUCCESSOR_FDS,
 		       "the owner's uid with the same token (gmem + VM fd)");
 }
 
@@ -254,10 +261,10 @@ Test(malicious, bad_tokens_are_refused)
 		       "half a token");
 	expect_refused(claim_as(0, v.sid, t_other.bytes, MIG_TOKEN_LEN),
 		       EPERM, "another VM's token");
-	expect_granted(claim_as(0, v.sid, t.bytes, MIG_TOKEN_LEN), 2,
+	expect_granted(claim_as(0, v.sid, t.bytes, MIG_TOKEN_LEN), SUCCESSOR_FDS,
 		       "the victim's own token");
 	/* The token of "other" works for "other". */
-	expect_granted(claim_as(0, other.sid, t_other.bytes, MIG_TOKEN_LEN), 2,
+	expect_granted(claim_as(0, other.sid, t_other.bytes, MIG_TOKEN_LEN), SUCCESSOR_FDS,
 		       "other's own token");
 
 	/* Replayed: the claimant hung up (its session aborted), the victim
@@ -277,7 +284,7 @@ Test(malicious, bad_tokens_are_refused)
 	expect_refused(claim_as(0, v.sid, t_late.bytes, MIG_TOKEN_LEN), EPERM,
 		       "an expired token");
 	grant("victim", false, NULL, (uid_t)-1, &t);
-	expect_granted(claim_as(0, v.sid, t.bytes, MIG_TOKEN_LEN), 2,
+	expect_granted(claim_as(0, v.sid, t.bytes, MIG_TOKEN_LEN), SUCCESSOR_FDS,
 		       "a fresh token");
 }
 
@@ -324,7 +331,8 @@ Test(malicious, racing_claimants_one_winner)
 	for (int i = 0; i < N; i++)
 		waitpid(kids[i], NULL, 0);
 	cr_expect_eq(wins, 1, "%d winners", wins);
-	cr_expect_eq(fds, 2, "only the winner got fds (%d in all)", fds);
+	cr_expect_eq(fds, SUCCESSOR_FDS, "only the winner got fds (%d in all)",
+		     fds);
 }
 
 /* 4. The kernel itself: another VM cannot bind the victim's gmem. */
@@ -438,9 +446,19 @@ Test(malicious, rebind_zeroes_memfd_too)
 }
 
 /* 6. The same steps as an authorised upgrade: the secret is intact. */
+static uint64_t decide_sid;
+
+static void *source_decides(void *ctx)
+{
+	return (void *)(intptr_t)mig_wait(ctx, decide_sid, MIG_STATE_COMMITTED,
+					  NULL);
+}
+
 Test(malicious, upgrade_keeps_the_secret)
 {
 	struct mig_ctx *dest = connect_as_owner(&d, NULL);
+	pthread_t source;
+	void *decided;
 	struct mig_handoff *h = NULL;
 	struct mig_list *l;
 	struct victim v;
@@ -451,6 +469,7 @@ Test(malicious, upgrade_keeps_the_secret)
 	uint8_t *p;
 
 	victim_offer(&v, "victim");
+	decide_sid = v.sid;
 	cr_assert_eq(mig_show(v.ctx, "victim", &l), 0);
 	strcpy(old_id, l->vms[0].id);
 	mig_list_free(l);
@@ -467,7 +486,11 @@ Test(malicious, upgrade_keeps_the_secret)
 	cr_assert_eq(mig_take_state(dest, v.sid, &blob, &len), 0);
 	cr_expect(len == 12 && memcmp(blob, "victim-regs", 12) == 0);
 	free(blob);
+	/* The source answers the commit on the direct channel, meanwhile. */
+	cr_assert_eq(pthread_create(&source, NULL, source_decides, v.ctx), 0);
 	cr_assert_eq(mig_commit(dest, v.sid), 0);
+	pthread_join(source, &decided);
+	cr_expect_eq((intptr_t)decided, 0, "the source handed over");
 	cr_assert_eq(mig_show(dest, "victim", &l), 0);
 	cr_expect_str_eq(l->vms[0].id, old_id, "the identity goes on");
 	cr_expect_eq(l->vms[0].upgrades, 1);
@@ -492,7 +515,7 @@ Test(malicious, refuse_policy_refuses_rebinds)
 		  mig_last_error(m));
 	cr_assert_eq(mig_grant_successor(m, "victim", &t), 0,
 		     "upgrades are not rebinds");
-	expect_granted(claim_as(0, v.sid, t.bytes, MIG_TOKEN_LEN), 2,
+	expect_granted(claim_as(0, v.sid, t.bytes, MIG_TOKEN_LEN), SUCCESSOR_FDS,
 		       "the successor");
 	mig_unref(m);
 }

@@ -95,6 +95,7 @@ int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name)
 	}
 	printf("offered session=%" PRIu64 "\n", sid);
 	fflush(stdout);
+	fault_point("src-offered");
 	/* Before the pause: any failure leaves the guest running here. */
 	r = mig_wait(ctx, sid, MIG_STATE_READY, NULL);
 	if (r) {
@@ -103,18 +104,27 @@ int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name)
 	}
 	vcpu_pause(v);
 	t.paused_ns = now_ns();
+	fault_point("src-paused");
 	r = state_save(v, &t, &blob, &len);
 	if (!r) {
 		r = mig_send_state(ctx, sid, blob, len);
 		free(blob);
 	}
+	if (!r)
+		fault_point("src-state-sent");
 	if (r) {
 		say_error(ctx, "cannot send the guest state; the guest resumes here", r);
 		mig_abort(ctx, sid, "source could not send its state");
 		vcpu_resume(v);
 		return r;
 	}
+	/*
+	 * For an upgrade this is the direct channel's decision: 0, the
+	 * destination runs the guest; -ECANCELED, it never will.
+	 */
 	r = mig_wait(ctx, sid, MIG_STATE_COMMITTED, NULL);
+	if (!r)
+		fault_point("src-handed-over");
 	if (r == -EOWNERDEAD) {
 		/* A rebind took the memory and zeroed it: nothing to resume. */
 		say_error(ctx, "the guest's memory was zeroed for a rebind; it cannot resume", r);
@@ -127,9 +137,9 @@ int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name)
 	}
 	if (r) {
 		/*
-		 * migrd is gone: the destination may or may not have
-		 * committed. Resuming could run the guest twice; stay
-		 * paused and stop instead.
+		 * Without the direct channel (a rebind) and without migrd,
+		 * nobody can say whether the other side took over: resuming
+		 * could run the guest twice; stay paused and stop instead.
 		 */
 		say_error(ctx, "lost migrd during switchover; not resuming the guest to avoid running it twice", r);
 		return 1;
@@ -300,6 +310,7 @@ static int take_over(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 		return r;
 	}
 	p.committed_ns = now_ns();
+	fault_point("dest-committed");
 	r = vcpu_start(v);
 	p.resumed_ns = now_ns();
 	if (r)
