@@ -27,6 +27,8 @@
 
 #include <linux/kvm.h>
 
+#include <limits.h>
+
 #include "log.h"
 #include "migrd.h"
 
@@ -42,6 +44,9 @@ static void setup(void)
 		abort();
 	snprintf(migrd.cfg.socket, sizeof(migrd.cfg.socket), "%s/sock", dir);
 	migrd.cfg.max_vms = 8;
+	/* The old owner of a committed session is this very process: the
+	 * reaper must never get to it. */
+	migrd.cfg.exit_grace_ms = UINT_MAX;
 	log_setup(false, getenv("FUZZ_LOG") ? LOG_DEBUG : LOG_EMERG);
 	if (server_init())
 		abort();

@@ -36,7 +36,12 @@ int mig_recv_response(struct mig_ctx *ctx, Mig__Response **resp, int *fds,
 			return -ENOMEM;
 	}
 	len = mig_wire_recv(ctx->sock, ctx->rxbuf, fds, nfds, 0);
-	if (len == 0)
+	/* A reset is reported before what was queued: migrd may have said
+	 * why it hung up (a limit); read on once. */
+	if (len == -ECONNRESET)
+		len = mig_wire_recv(ctx->sock, ctx->rxbuf, fds, nfds,
+				    MSG_DONTWAIT);
+	if (len == 0 || len == -EAGAIN)
 		return -ECONNRESET;
 	if (len < 0)
 		return (int)len;

@@ -340,10 +340,15 @@ MIG_EXPORT int mig_take_state(struct mig_ctx *ctx, uint64_t session,
 		r = mig_peer_take_state(ctx, data, len);
 		if (r != -ECONNRESET)
 			return r;
-		/* The source hung up first; migrd may know why. */
+		/*
+		 * The source hung up before its state: it died, or migrd
+		 * aborted before it heard we were ready. Either way the
+		 * guest is not ours; end the session if migrd has not.
+		 */
 		mig_peer_close(ctx);
-		r = mig_wait(ctx, session, MIG_STATE_SWITCHING, NULL);
-		return r == -ECANCELED ? r : -ECONNRESET;
+		r = session_call(ctx, MIG__KIND__ABORT, session,
+				 "the source hung up before sending its state");
+		return r == -ESTALE ? -ECANCELED : -ECONNRESET;
 	}
 	r = session_request(ctx, MIG__KIND__TAKE_STATE, session, NULL, &resp);
 	if (r)

@@ -178,11 +178,16 @@ int mig_peer_source_decide(struct mig_ctx *ctx)
 	return -ECANCELED;
 }
 
-/* The source process has exited (its pidfd is readable). */
+/*
+ * The source process has exited (its pidfd turns readable). A dying
+ * process closes its files before it is reported dead: give it a moment.
+ */
+#define EXIT_SETTLE_MS 1000
+
 static bool source_dead(const struct mig_ctx *ctx)
 {
 	return ctx->peer_pidfd >= 0 &&
-	       mig_wait_readable(ctx->peer_pidfd, 0) == 0;
+	       mig_wait_readable(ctx->peer_pidfd, EXIT_SETTLE_MS) == 0;
 }
 
 /*

@@ -72,6 +72,14 @@ struct vm {
 	struct grant grant;
 };
 
+/* A rebind's zeroing runs on a worker (ZEROING substate of SWITCHING). */
+enum zero_state {
+	ZERO_NONE,
+	ZERO_RUNNING,			/* the old guest can no longer resume */
+	ZERO_DONE,			/* zeroed and verified: may be handed */
+	ZERO_FAILED,
+};
+
 struct session {
 	struct list_head link;
 	uint64_t id;
@@ -110,7 +118,7 @@ struct session {
 	int error;
 	char reason[MIG_REASON_MAX];
 	struct grant grant;		/* the one claimed with; token wiped */
-	bool zeroed;			/* rebind: memory zeroed, verified */
+	enum zero_state zero;		/* rebind: its memory's zeroing */
 	bool notify_pending;		/* waiters to tell after the reply */
 };
 
@@ -197,8 +205,18 @@ int handle_grant(struct client *c, Mig__Request *req, int *fds,
 enum token_check grant_check(struct vm *vm, const Mig__Claim *cl,
 			     const struct grant **g);
 
+/* worker.c: slow work off the event loop; done() runs back on it. */
+struct job {
+	struct list_head link;
+	void (*work)(struct job *j);	/* on its own thread */
+	void (*done)(struct job *j);	/* on the loop; frees j */
+};
+int worker_init(void);
+int worker_run(struct job *j);
+void worker_fini(void);
+
 /* rebind.c */
-int rebind_zero(struct session *s);
+int rebind_zero_start(struct session *s);
 int rebind_may_commit(const struct session *s, struct reply *rep);
 void rebind_commit(struct session *s, struct vm *old);
 
@@ -215,6 +233,7 @@ struct session *session_find(uint64_t id, bool ended_too);
 int session_event(struct session *s, enum fsm_event ev, int err,
 		  const char *why);
 void session_client_lost(struct client *c);
+void session_zeroed(struct session *s, int err);
 void session_dest_lost(struct session *s, const char *why);
 void session_source_gone(struct session *s);
 struct session *session_recover(struct vm *vm, uint64_t id, Mig__State state,

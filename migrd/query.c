@@ -44,7 +44,7 @@ void session_info(Mig__SessionInfo *out, const struct session *s,
 	out->reason = (char *)s->reason;
 	out->has_grant = out->has_zeroed = true;
 	out->grant = (Mig__GrantKind)s->grant.kind;
-	out->zeroed = s->zeroed;
+	out->zeroed = s->zero == ZERO_DONE;
 	if (!rs)
 		return;
 	for (unsigned int i = 0; i < s->nregions; i++) {

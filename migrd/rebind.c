@@ -8,32 +8,91 @@
  * new one, never the old one.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "migrd.h"
 
-int rebind_zero(struct session *s)
+struct zero_job {
+	struct job job;
+	uint64_t session;
+	unsigned int n;
+	int fds[MIG_REGIONS_MAX];
+	int err;
+	unsigned int failed;		/* the region that could not be */
+	uint64_t ms;
+};
+
+static void zero_work(struct job *j)
 {
+	struct zero_job *z = container_of(j, struct zero_job, job);
 	uint64_t t0 = mig_mono_ms();
 
-	for (unsigned int i = 0; i < s->nregions; i++) {
-		int r = mig_gmem_zero(s->regions[i].fd);
-
-		if (r) {
-			log_err("session %llu (VM %s): region %u could not be zeroed: %s; nothing is handed out",
-				(unsigned long long)s->id, s->vm_name, i,
-				strerror(-r));
-			return r;
-		}
+	for (unsigned int i = 0; i < z->n && !z->err; i++) {
+		z->err = mig_gmem_zero(z->fds[i]);
+		z->failed = i;
 	}
-	s->zeroed = true;
-	log_info("session %llu (VM %s): %u regions, %llu bytes zeroed and verified in %llu ms for rebind to %s",
-		 (unsigned long long)s->id, s->vm_name, s->nregions,
-		 (unsigned long long)s->mem_bytes,
-		 (unsigned long long)(mig_mono_ms() - t0), s->grant.new_name);
+	z->ms = mig_mono_ms() - t0;
+}
+
+static void zero_done(struct job *j)
+{
+	struct zero_job *z = container_of(j, struct zero_job, job);
+	struct session *s = session_find(z->session, false);
+
+	mig_close_fds(z->fds, z->n);
+	if (!s || s->zero != ZERO_RUNNING) {
+		free(z);
+		return;
+	}
+	if (z->err)
+		log_err("session %llu (VM %s): region %u could not be zeroed: %s; nothing is handed out",
+			(unsigned long long)s->id, s->vm_name, z->failed,
+			strerror(-z->err));
+	else
+		log_info("session %llu (VM %s): %u regions, %llu bytes zeroed and verified in %llu ms for rebind to %s",
+			 (unsigned long long)s->id, s->vm_name, s->nregions,
+			 (unsigned long long)s->mem_bytes,
+			 (unsigned long long)z->ms, s->grant.new_name);
+	session_zeroed(s, z->err);
+	free(z);
+}
+
+/*
+ * Zero the memory on a worker: gigabytes take seconds, and everybody
+ * else is served meanwhile. The worker has fds of its own, so whatever
+ * happens to the session, it never touches a closed or reused fd.
+ */
+int rebind_zero_start(struct session *s)
+{
+	struct zero_job *z = calloc(1, sizeof(*z));
+	int r = -ENOMEM;
+
+	if (!z)
+		return r;
+	z->job.work = zero_work;
+	z->job.done = zero_done;
+	z->session = s->id;
+	for (unsigned int i = 0; i < s->nregions; i++) {
+		z->fds[i] = fcntl(s->regions[i].fd, F_DUPFD_CLOEXEC, 0);
+		if (z->fds[i] < 0) {
+			r = -errno;
+			goto fail;
+		}
+		z->n++;
+	}
+	r = worker_run(&z->job);
+	if (r)
+		goto fail;
+	s->zero = ZERO_RUNNING;
 	return 0;
+fail:
+	mig_close_fds(z->fds, z->n);
+	free(z);
+	return r;
 }
 
 /* The new identity's name may have been taken since the grant. */

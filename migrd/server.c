@@ -552,6 +552,8 @@ int server_init(void)
 		return -errno;
 	r = setup_signals();
 	if (!r)
+		r = worker_init();
+	if (!r)
 		r = setup_listener();
 	if (!r && procmon_init() < 0)
 		log_warn("process events unavailable (needs CAP_NET_ADMIN): an owner that execs keeps its registration until it exits");
@@ -628,6 +630,7 @@ void server_fini(void)
 	reaper_fini();
 	registry_fini();
 	procmon_fini();
+	worker_fini();
 	if (migrd.listener.fd >= 0) {
 		close(migrd.listener.fd);
 		unlink(migrd.cfg.socket);

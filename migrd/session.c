@@ -78,8 +78,9 @@ static void set_deadline(struct session *s)
 {
 	unsigned int ms;
 
-	/* The two sides decide from here; migrd has nothing to time out. */
-	if (s->direct) {
+	/* The two sides decide from here; migrd has nothing to time out.
+	 * Nor while its worker zeroes: that takes what it takes. */
+	if (s->direct || s->zero == ZERO_RUNNING) {
 		s->deadline = UINT64_MAX;
 		return;
 	}
@@ -157,6 +158,9 @@ static void session_end(struct session *s)
 	bool committed = s->state == MIG__STATE__COMMITTED;
 	bool rebind = s->grant.kind == GRANT_REBIND;
 
+	/* Before drop_fds(): a recovered destination's pidfd is in there. */
+	if (committed && !rebind)
+		commit_owner(s);
 	drop_fds(s);
 	if (s->source)
 		s->source->sessions--;
@@ -166,8 +170,6 @@ static void session_end(struct session *s)
 		migrd.committed++;
 	else
 		migrd.aborted++;
-	if (committed && !rebind)
-		commit_owner(s);
 	vm->session = NULL;
 	s->vm = NULL;
 	history_add(s);
@@ -584,19 +586,34 @@ static int direct_state(struct session *s, const Mig__Blob *b,
 
 /*
  * The source of a rebind has paused: zero its memory now, before the
- * destination can have it. Its state is not kept: it is not the new
- * VM's. If the zeroing cannot be verified, nothing is handed out.
+ * destination can have it, on a worker (session_zeroed() follows). Its
+ * state is not kept: it is not the new VM's. If the zeroing cannot be
+ * verified, nothing is handed out.
  */
 static int switch_rebind(struct session *s, struct reply *rep)
 {
-	int r = rebind_zero(s);
+	int r = rebind_zero_start(s);
 
 	if (!r)
 		return 0;
-	reply_err(rep, r, "The memory of VM %s could not be zeroed; the rebind is aborted.",
-		  s->vm_name);
+	reply_err(rep, r, "The memory of VM %s cannot be zeroed: %s; the rebind is aborted.",
+		  s->vm_name, strerror(-r));
 	session_event(s, EV_ABORT, -r, "memory could not be zeroed for a rebind");
 	return r;
+}
+
+/* The worker is done with the rebind's memory. */
+void session_zeroed(struct session *s, int err)
+{
+	if (err) {
+		s->zero = ZERO_FAILED;
+		session_event(s, EV_ABORT, -err,
+			      "memory could not be zeroed for a rebind");
+		return;
+	}
+	s->zero = ZERO_DONE;
+	set_deadline(s);
+	notify_waiters(s);
 }
 
 /* READY, STATE, COMMIT and ABORT: one event each on a named session. */
@@ -672,9 +689,9 @@ static void hand_source_end(struct client *c, struct session *s,
 /* TAKE_STATE of a rebind: the zeroed memory instead of the state. */
 static int take_rebind(struct session *s, struct reply *rep)
 {
-	if (s->state < MIG__STATE__SWITCHING)
+	if (s->state < MIG__STATE__SWITCHING || s->zero == ZERO_RUNNING)
 		return 1;
-	if (!s->zeroed || s->regions[0].fd < 0)
+	if (s->zero != ZERO_DONE || s->regions[0].fd < 0)
 		return reply_err(rep, -ENODATA,
 				 "The memory of session %llu was already taken.",
 				 (unsigned long long)s->id);
@@ -692,7 +709,7 @@ static int take_rebind(struct session *s, struct reply *rep)
 static int wait_eval(struct client *c, struct session *s, Mig__Kind kind,
 		     Mig__State want, struct reply *rep)
 {
-	if (s->state == MIG__STATE__ABORTED && s->zeroed)
+	if (s->state == MIG__STATE__ABORTED && s->zero != ZERO_NONE)
 		return reply_err(rep, -EOWNERDEAD,
 				 "Session %llu was aborted after its memory was zeroed for a rebind: %s; the old guest cannot resume.",
 				 (unsigned long long)s->id, s->reason);

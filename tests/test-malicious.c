@@ -446,6 +446,67 @@ Test(malicious, rebind_zeroes_memfd_too)
 }
 
 /* 6. The same steps as an authorised upgrade: the secret is intact. */
+/*
+ * A hostile source grows its memfd to 256 GiB (sparse) before its state:
+ * zeroing and verifying that takes seconds. It runs on a worker, so
+ * migrd answers everybody else meanwhile, and the rebind still gets
+ * only zeros once it is done.
+ */
+static struct victim *huge_victim;
+static int huge_sent = -1;
+
+static void *send_huge_state(void *arg)
+{
+	huge_sent = mig_send_state(huge_victim->ctx, huge_victim->sid,
+				   "regs", 4);
+	return NULL;
+}
+
+Test(malicious, a_huge_rebind_stalls_nobody)
+{
+	pthread_t source;
+	struct mig_ctx *dest = connect_as_owner(&d, NULL), *other;
+	struct mig_handoff *h = NULL, *mem = NULL;
+	struct mig_status st;
+	struct victim v;
+	struct mig_token t;
+	uint64_t t0, worst = 0;
+	uint8_t *p;
+
+	victim_offer_kind(&v, "legacy", true);
+	grant("legacy", true, "newvm", (uid_t)-1, &t);
+	cr_assert_eq(mig_claim(dest, v.sid, t.bytes, MIG_TOKEN_LEN, &h), 0);
+	cr_assert_eq(mig_ready(dest, v.sid), 0);
+	cr_assert_eq(mig_wait(v.ctx, v.sid, MIG_STATE_READY, NULL), 0);
+	cr_assert_eq(ftruncate(v.gmem, 256ULL << 30), 0);
+	other = connect_as_owner(&d, NULL);
+	cr_assert_not_null(other);
+	/* The source's STATE starts the zeroing, from a thread of its own. */
+	huge_victim = &v;
+	cr_assert_eq(pthread_create(&source, NULL, send_huge_state, NULL), 0);
+	usleep(100000);
+	for (int i = 0; i < 10; i++) {
+		t0 = mig_mono_ms();
+		cr_assert_eq(mig_status(other, &st), 0);
+		if (mig_mono_ms() - t0 > worst)
+			worst = mig_mono_ms() - t0;
+		usleep(50000);
+	}
+	cr_expect_lt(worst, 200, "a status took %llu ms while migrd zeroed",
+		     (unsigned long long)worst);
+	pthread_join(source, NULL);
+	cr_expect_eq(huge_sent, 0, "the source's STATE was taken");
+	cr_assert_eq(mig_take_memory(dest, v.sid, &mem), 0, "%s",
+		     mig_last_error(dest));
+	cr_expect(mem->zeroed);
+	p = map_fd(mem->regions[0].fd, SZ);
+	cr_assert_not_null(p);
+	expect_only_zeros(p, SZ);
+	mig_handoff_free(h);
+	mig_handoff_free(mem);
+	mig_unref(other);
+}
+
 static uint64_t decide_sid;
 
 static void *source_decides(void *ctx)
