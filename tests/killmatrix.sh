@@ -24,7 +24,7 @@ TRIALS=${KM_TRIALS:-5}
 
 printf 'socket = %s\noffer_timeout = 3s\nprepare_timeout = 5s\nexit_grace = 2s\n' \
 	"$sock" >"$dir/migrd.conf"
-mpid= src= srclog= n=0
+mpid= src= srclog= n=0 tno=0
 
 migrd_up() { # migrd_up [FAULT]
 	MIGRD_FAULT=${1:-} "$MIGRD" --foreground --config "$dir/migrd.conf" \
@@ -100,7 +100,8 @@ progress() { # progress LOG: the guest behind LOG reports on
 
 # trial VICTIM POINT -> one of: src dest with-vmm LOST DOUBLE LEAK
 trial() {
-	victim=$1 point=$2 dst= dlog=$dir/d.$n.$point
+	tno=$((tno + 1))
+	victim=$1 point=$2 dst= dlog=$dir/d.$tno.$point
 	sfault= dfault= ofault= mfault=
 	case $victim in
 	source) sfault=$point ;;
