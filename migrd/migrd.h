@@ -119,7 +119,6 @@ struct session {
 	char reason[MIG_REASON_MAX];
 	struct grant grant;		/* the one claimed with; token wiped */
 	enum zero_state zero;		/* rebind: its memory's zeroing */
-	bool notify_pending;		/* waiters to tell after the reply */
 };
 
 /* What a handler answers; storage for the reply lives here. */
@@ -159,7 +158,6 @@ struct migrd {
 	gid_t admin_gid;
 	bool have_admin_gid;
 	bool stopping;
-	bool in_request;		/* a handler runs; its reply is due */
 	bool dirty;			/* the journal is behind */
 	uint64_t accept_paused_until;	/* EMFILE: CLOCK_MONOTONIC ms */
 	struct list_head reapers;	/* old owners that must exit */
@@ -239,7 +237,9 @@ void session_source_gone(struct session *s);
 struct session *session_recover(struct vm *vm, uint64_t id, Mig__State state,
 				int dest_pidfd, pid_t pid, uid_t uid,
 				uint64_t ino, uint64_t start);
-void sessions_notify_deferred(void);
+/* Answer c's waiting WAIT/TAKE_STATE on s: 0 answered, 1 not yet. */
+int session_wait_answer(struct client *c, struct session *s,
+			struct reply *rep);
 int session_timeouts(uint64_t now);	/* ms until the next deadline */
 void sessions_stop(void);
 void sessions_fini(void);
@@ -258,6 +258,12 @@ void session_info(Mig__SessionInfo *out, const struct session *s,
 		  Mig__Region *rs, Mig__Region **rp);
 void event_vm(const char *what, const struct vm *vm);
 void event_session(const struct session *s);
+
+/* outbox.c: the domain records, the transport tells (after each event). */
+void outbox_vm(const char *what, const struct vm *vm);
+void outbox_session(const struct session *s);
+void outbox_drain(void (*vm_fn)(const char *what, const struct vm *vm),
+		  void (*session_fn)(const struct session *copy));
 
 /* reaper.c: after a commit, the old VMM exits or is killed. */
 int reaper_add(const struct vm *vm, int pidfd, pid_t pid);

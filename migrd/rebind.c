@@ -127,5 +127,5 @@ void rebind_commit(struct session *s, struct vm *old)
 	log_info("VM %s (%s) registered by rebind from %s (%s): owner pid %d uid %u",
 		 vm->name, vm->id, s->vm_name, s->vm_id, d->cred.pid,
 		 d->cred.uid);
-	event_vm("registered", vm);
+	outbox_vm("registered", vm);
 }

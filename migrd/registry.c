@@ -86,7 +86,7 @@ void vm_destroy(struct vm *vm, const char *why)
 	if (vm->session)
 		session_event(vm->session, EV_ABORT, ECANCELED, why);
 	log_info("VM %s (%s) unregistered: %s", vm->name, vm->id, why);
-	event_vm("unregistered", vm);
+	outbox_vm("unregistered", vm);
 	if (vm->owner.fd >= 0) {
 		if (!vm->owner_gone)
 			watch_del(&vm->owner);
@@ -286,7 +286,7 @@ int handle_register(struct client *c, Mig__Request *req, int *fds,
 		 vm->name, vm->id, c->cred.pid, pid, uid);
 	vm_info(&rep->vm, vm);
 	rep->resp.vm = &rep->vm;
-	event_vm("registered", vm);
+	outbox_vm("registered", vm);
 	return 0;
 }
 

@@ -29,6 +29,8 @@ struct migrd migrd;
 
 static uint8_t rxbuf[MIG_MSG_MAX];
 
+static void deliver(void);
+
 int watch_add(struct watch *w, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = w };
@@ -205,9 +207,7 @@ static void client_read(struct client *c)
 	}
 	rep.resp.kind = req->has_kind ? req->kind : MIG__KIND__EMPTY;
 	fault_at("before", rep.resp.kind);
-	migrd.in_request = true;
 	r = dispatch(c, req, fds, nfds, &rep);
-	migrd.in_request = false;
 	mig_close_fds(fds, nfds);
 	mig__request__free_unpacked(req, NULL);
 	if (r < 0 && !rep.resp.has_error)
@@ -217,9 +217,8 @@ static void client_read(struct client *c)
 			  (unsigned long long)c->id, rep.resp.kind, rep.msg);
 	if (!rep.deferred)
 		client_send(c, &rep);
-	/* Now the waiters (client_send() never frees c). */
-	sessions_notify_deferred();
-	journal_save();
+	/* Now the waiters and subscribers (client_send() never frees c). */
+	deliver();
 	fault_at("after", rep.resp.kind);
 	return;
 send:
@@ -574,6 +573,36 @@ int server_init(void)
  * Waits at most max_ms (-1: until the next session deadline).
  * Returns the number of events handled (0 or 1) or a negative errno.
  */
+/* Answer the clients waiting on the session a copy was taken of. */
+static void answer_waiters(const struct session *copy)
+{
+	struct session *s = session_find(copy->id, true);
+	struct client *c;
+
+	event_session(copy);
+	if (!s)
+		return;
+	list_for_each_entry(c, &migrd.clients, link) {
+		struct reply rep;
+
+		if (c->pending == MIG__KIND__EMPTY ||
+		    c->pending_session != s->id)
+			continue;
+		reply_init(&rep, c->pending);
+		if (session_wait_answer(c, s, &rep) == 1)
+			continue;
+		c->pending = MIG__KIND__EMPTY;
+		client_send(c, &rep);
+	}
+}
+
+/* After each event: tell what the domain recorded, write the journal. */
+static void deliver(void)
+{
+	outbox_drain(event_vm, answer_waiters);
+	journal_save();
+}
+
 static int earliest(int a, int b)
 {
 	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
@@ -587,7 +616,7 @@ int server_step(int max_ms)
 	int n;
 
 	timeout = earliest(timeout, accept_timeout(now));
-	journal_save();
+	deliver();
 	if (max_ms >= 0 && (timeout < 0 || timeout > max_ms))
 		timeout = max_ms;
 	n = epoll_wait(migrd.epfd, &ev, 1, timeout);
@@ -598,7 +627,7 @@ int server_step(int max_ms)
 
 		w->fn(w, ev.events);
 	}
-	journal_save();
+	deliver();
 	return n;
 }
 
@@ -623,7 +652,7 @@ void server_fini(void)
 
 	sessions_stop();
 	migrd.dirty = true;
-	journal_save();
+	deliver();
 	sessions_fini();
 	list_for_each_entry_safe(c, tmp, &migrd.clients, link)
 		client_free(c);

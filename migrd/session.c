@@ -184,8 +184,6 @@ static void session_end(struct session *s)
 	s->source = s->dest = NULL;
 }
 
-static void notify_waiters(struct session *s);
-
 int session_event(struct session *s, enum fsm_event ev, int err,
 		  const char *why)
 {
@@ -212,8 +210,7 @@ int session_event(struct session *s, enum fsm_event ev, int err,
 		session_end(s);
 	else
 		set_deadline(s);
-	event_session(s);
-	notify_waiters(s);
+	outbox_session(s);
 	return 0;
 }
 
@@ -382,7 +379,7 @@ int handle_offer(struct client *c, Mig__Request *req, int *fds,
 		 (unsigned long long)s->id, vm->name, c->cred.pid, s->nregions,
 		 (unsigned long long)s->mem_bytes);
 	reply_session(rep, s);
-	event_session(s);
+	outbox_session(s);
 	return 0;
 }
 
@@ -613,7 +610,7 @@ void session_zeroed(struct session *s, int err)
 	}
 	s->zero = ZERO_DONE;
 	set_deadline(s);
-	notify_waiters(s);
+	outbox_session(s);
 }
 
 /* READY, STATE, COMMIT and ABORT: one event each on a named session. */
@@ -746,50 +743,10 @@ static int wait_eval(struct client *c, struct session *s, Mig__Kind kind,
 	return 0;
 }
 
-/*
- * Tell the clients waiting on s. While a request is being handled this
- * waits until its reply is out: the destination's COMMIT answer is on
- * the guest's critical path (it resumes the guest), the source's wake-up
- * (it exits) is not.
- */
-static void notify_waiters(struct session *s)
+int session_wait_answer(struct client *c, struct session *s,
+			struct reply *rep)
 {
-	struct client *c;
-
-	if (migrd.in_request) {
-		s->notify_pending = true;
-		return;
-	}
-	list_for_each_entry(c, &migrd.clients, link) {
-		struct reply rep;
-
-		if (c->pending == MIG__KIND__EMPTY ||
-		    c->pending_session != s->id)
-			continue;
-		reply_init(&rep, c->pending);
-		if (wait_eval(c, s, c->pending, c->pending_state, &rep) == 1)
-			continue;
-		c->pending = MIG__KIND__EMPTY;
-		client_send(c, &rep);
-	}
-}
-
-static void notify_list(struct list_head *list)
-{
-	struct session *s;
-
-	list_for_each_entry(s, list, link) {
-		if (s->notify_pending) {
-			s->notify_pending = false;
-			notify_waiters(s);
-		}
-	}
-}
-
-void sessions_notify_deferred(void)
-{
-	notify_list(&migrd.sessions);
-	notify_list(&migrd.history);
+	return wait_eval(c, s, c->pending, c->pending_state, rep);
 }
 
 int handle_wait(struct client *c, Mig__Request *req, int *fds,
