@@ -30,7 +30,7 @@
 #include <limits.h>
 
 #include "log.h"
-#include "migrd.h"
+#include "handlers.h"
 
 static int kvm_vm = -1;
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "migrd.h"
+#include "transport.h"
 
 void fault_at(const char *when, Mig__Kind kind)
 {

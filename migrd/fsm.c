@@ -4,12 +4,12 @@
 #include "fsm.h"
 #include "mig-private.h"
 
-#define O MIG__STATE__OFFERED
-#define C MIG__STATE__CLAIMED
-#define R MIG__STATE__READY_TO_SWITCH
-#define S MIG__STATE__SWITCHING
-#define K MIG__STATE__COMMITTED
-#define A MIG__STATE__ABORTED
+#define O MIG_STATE_OFFERED
+#define C MIG_STATE_CLAIMED
+#define R MIG_STATE_READY
+#define S MIG_STATE_SWITCHING
+#define K MIG_STATE_COMMITTED
+#define A MIG_STATE_ABORTED
 #define BAD 0
 
 /*
@@ -19,7 +19,7 @@
  * state and memory are with the destination, which can still commit, and
  * aborting would kill the only copy of the guest still able to run.
  */
-static const Mig__State table[EV_COUNT][4] = {
+static const enum mig_state table[EV_COUNT][4] = {
 	/*			  O    C    R    S */
 	[EV_CLAIM]	= {	  C,   BAD, BAD, BAD },
 	[EV_READY]	= {	  BAD, R,   BAD, BAD },
@@ -31,14 +31,14 @@ static const Mig__State table[EV_COUNT][4] = {
 	[EV_DEST_LOST]	= {	  BAD, A,   A,   A   },
 };
 
-int fsm_final(Mig__State s)
+int fsm_final(enum mig_state s)
 {
 	return s == K || s == A;
 }
 
-int fsm_next(Mig__State cur, enum fsm_event ev, Mig__State *next)
+int fsm_next(enum mig_state cur, enum fsm_event ev, enum mig_state *next)
 {
-	Mig__State n;
+	enum mig_state n;
 
 	if ((unsigned int)ev >= EV_COUNT)
 		return -EINVAL;

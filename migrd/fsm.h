@@ -7,7 +7,7 @@
 #ifndef MIGRD_FSM_H
 #define MIGRD_FSM_H
 
-#include "proto/migrd.pb-c.h"
+#include "libmig.h"
 
 enum fsm_event {
 	EV_CLAIM,		/* destination takes the fds */
@@ -26,10 +26,10 @@ enum fsm_event {
  * session is already claimed, -ESTALE when it has ended, -EPROTO for a
  * step out of order.
  */
-int fsm_next(Mig__State cur, enum fsm_event ev, Mig__State *next);
+int fsm_next(enum mig_state cur, enum fsm_event ev, enum mig_state *next);
 
 /* True for COMMITTED and ABORTED. */
-int fsm_final(Mig__State s);
+int fsm_final(enum mig_state s);
 
 const char *fsm_event_name(enum fsm_event ev);
 

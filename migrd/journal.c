@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "migrd.h"
+#include "domain.h"
 
 #define JOURNAL_MAGIC "migrd-journal 1"
 
@@ -206,7 +206,7 @@ static void load_switch(const char *line)
 		log_notice("session %" PRIu64 " (VM %s): the destination is gone since migrd stopped; the source keeps the guest",
 			   id, vm->name);
 	else
-		session_recover(vm, id, (Mig__State)state, pidfd, pid,
+		session_recover(vm, id, (enum mig_state)state, pidfd, pid,
 				(uid_t)uid, ino, start);
 }
 

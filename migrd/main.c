@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "migrd.h"
+#include "transport.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/migrd.conf"
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "migrd.h"
+#include "domain.h"
 
 struct outbox_entry {
 	struct list_head link;

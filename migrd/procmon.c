@@ -16,7 +16,7 @@
 #include <sys/epoll.h>
 
 #include "log.h"
-#include "migrd.h"
+#include "transport.h"
 
 static struct nl_sock *sk;
 

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "migrd.h"
+#include "handlers.h"
 
 void vm_info(Mig__VmInfo *out, const struct vm *vm)
 {
@@ -32,7 +32,7 @@ void session_info(Mig__SessionInfo *out, const struct session *s,
 	out->id = s->id;
 	out->vm_id = (char *)s->vm_id;
 	out->vm_name = (char *)s->vm_name;
-	out->state = s->state;
+	out->state = (Mig__State)s->state;
 	out->has_source_pid = out->has_dest_pid = out->has_mem_bytes = true;
 	out->source_pid = s->source_pid;
 	out->dest_pid = s->dest_pid;

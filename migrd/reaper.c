@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "migrd.h"
+#include "domain.h"
 
 struct reaper {
 	struct list_head link;

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "domain.h"
 #include "log.h"
-#include "migrd.h"
 
 struct zero_job {
 	struct job job;
@@ -96,36 +96,38 @@ fail:
 }
 
 /* The new identity's name may have been taken since the grant. */
-int rebind_may_commit(const struct session *s, struct reply *rep)
+int rebind_may_commit(const struct session *s, struct why *w)
 {
 	if (s->grant.kind != GRANT_REBIND)
 		return 0;
-	return check_new_names(s->grant.new_name, s->grant.new_uuid, rep);
+	return check_new_names(s->grant.new_name, s->grant.new_uuid, w);
 }
 
-/* Called once the session is history: old identity out, new one in. */
-void rebind_commit(struct session *s, struct vm *old)
+/*
+ * Called once the session is history: old identity out, new one in,
+ * owned by the destination process (pidfd, taken).
+ */
+void rebind_commit(struct session *s, struct vm *old, int pidfd)
 {
-	struct client *d = s->dest;
 	char why[MIG_NAME_MAX + 64];
 	struct vm *vm = NULL;
-	int pidfd = d ? dup(d->pidfd) : -1;
 
 	snprintf(why, sizeof(why), "memory rebound to new VM %s",
 		 s->grant.new_name);
 	vm_destroy(old, why);
 	if (pidfd >= 0)
 		vm = vm_create(s->grant.new_name, s->grant.new_uuid, pidfd,
-			       d->cred.pid, d->cred.uid, d->pid_ino);
+			       s->dest_pid, s->dest_uid, s->dest_ino);
 	if (!vm) {
 		log_err("rebind of session %llu: cannot register %s: %s",
 			(unsigned long long)s->id, s->grant.new_name,
 			pidfd < 0 ? "destination gone" : "out of memory");
 		return;
 	}
+	vm->owner_start = s->dest_start;
 	migrd.rebinds++;
 	log_info("VM %s (%s) registered by rebind from %s (%s): owner pid %d uid %u",
-		 vm->name, vm->id, s->vm_name, s->vm_id, d->cred.pid,
-		 d->cred.uid);
+		 vm->name, vm->id, s->vm_name, s->vm_id, s->dest_pid,
+		 s->dest_uid);
 	outbox_vm("registered", vm);
 }

@@ -6,6 +6,7 @@
  * it, and pid reuse cannot inherit it because the owner is held by pidfd.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "domain.h"
 #include "log.h"
-#include "migrd.h"
 
 struct vm *vm_find(const char *key)
 {
@@ -108,7 +109,7 @@ void vm_owner_lost(struct vm *vm, const char *why)
 {
 	struct session *s = vm->session;
 
-	if (s && (s->direct || s->state == MIG__STATE__SWITCHING)) {
+	if (s && (s->direct || s->state == MIG_STATE_SWITCHING)) {
 		log_info("VM %s: owner pid %d %s during switchover; the destination may still commit",
 			 vm->name, vm->owner_pid, why);
 		watch_del(&vm->owner);
@@ -137,93 +138,18 @@ void vm_owner_exec(pid_t pid)
 			vm_owner_lost(vm, "owner process executed a new program");
 }
 
-/* The pid a pidfd names, from its fdinfo; -ESRCH once it has exited. */
-static int pidfd_pid(int pidfd, pid_t *pid)
-{
-	char path[64], line[128];
-	int r = -EBADF;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		int v;
-
-		if (sscanf(line, "Pid: %d", &v) == 1) {
-			r = v > 0 ? 0 : -ESRCH;
-			*pid = v;
-			break;
-		}
-	}
-	fclose(f);
-	return r;
-}
-
-/*
- * Pin the owner: a pidfd (passed, or opened from the pid), its uid from
- * /proc, and a liveness check after reading the uid, so the uid is known
- * to belong to the process the pidfd holds.
- */
-static int pin_owner(Mig__Register *reg, int *fds, pid_t *pid, uid_t *uid,
-		     int *pidfd)
-{
-	char path[32];
-	struct stat st;
-	int r;
-
-	if (reg->has_owner_pidfd) {
-		*pidfd = fds[reg->owner_pidfd];
-		r = pidfd_pid(*pidfd, pid);
-		if (r)
-			return r;
-		fds[reg->owner_pidfd] = -1;
-	} else {
-		if (!reg->has_owner_pid || reg->owner_pid <= 0)
-			return -EINVAL;
-		*pid = reg->owner_pid;
-		*pidfd = mig_pidfd_open(*pid);
-		if (*pidfd < 0)
-			return *pidfd;
-	}
-	snprintf(path, sizeof(path), "/proc/%d", *pid);
-	r = stat(path, &st) < 0 ? -errno : 0;
-	if (!r && syscall(SYS_pidfd_send_signal, *pidfd, 0, NULL, 0) < 0)
-		r = -errno;
-	if (r) {
-		close(*pidfd);
-		return r == -ENOENT ? -ESRCH : r;
-	}
-	*uid = st.st_uid;
-	return 0;
-}
-
 /* A name and an optional UUID for a new registration: valid and free. */
-int check_new_names(const char *name, const char *uuid, struct reply *rep)
+int check_new_names(const char *name, const char *uuid, struct why *w)
 {
 	if (!valid_name(name))
-		return reply_err(rep, -EINVAL,
+		return why_fail(w, -EINVAL,
 				 "A VM name must be 1 to 63 letters, digits or ._-:@+ characters.");
 	if (uuid && *uuid && !valid_uuid(uuid))
-		return reply_err(rep, -EINVAL,
+		return why_fail(w, -EINVAL,
 				 "The UUID must look like 8-4-4-4-12 hex digits.");
 	if (vm_find(name) || (uuid && *uuid && vm_find(uuid)))
-		return reply_err(rep, -EEXIST,
+		return why_fail(w, -EEXIST,
 				 "A VM with this name or UUID is already registered.");
-	return 0;
-}
-
-static int check_register(Mig__Register *reg, struct reply *rep)
-{
-	int r = check_new_names(reg ? reg->name : NULL,
-				reg ? reg->uuid : NULL, rep);
-
-	if (r)
-		return r;
-	if (migrd.nvms >= migrd.cfg.max_vms)
-		return reply_err(rep, -ENOSPC,
-				 "migrd already holds max_vms registrations.");
 	return 0;
 }
 
@@ -255,54 +181,6 @@ struct vm *vm_create(const char *name, const char *uuid, int pidfd, pid_t pid,
 	return vm;
 }
 
-int handle_register(struct client *c, Mig__Request *req, int *fds,
-		    unsigned int nfds, struct reply *rep)
-{
-	Mig__Register *reg = req->register_;
-	struct vm *vm;
-	int r, pidfd;
-	uint64_t ino;
-	pid_t pid;
-	uid_t uid;
-
-	r = check_register(reg, rep);
-	if (r)
-		return r;
-	r = pin_owner(reg, fds, &pid, &uid, &pidfd);
-	if (r)
-		return reply_err(rep, r,
-				 "The owner process cannot be pinned: %s.",
-				 strerror(-r));
-	if (mig_pidfd_ino(pidfd, &ino) < 0) {
-		close(pidfd);
-		return -ENOMEM;
-	}
-	vm = vm_create(reg->name, reg->uuid, pidfd, pid, uid, ino);
-	if (!vm)
-		return -ENOMEM;
-	if (mig_pid_start(pid, &vm->owner_start) < 0)
-		vm->owner_start = 0;
-	log_info("VM %s (%s) registered by pid %d: owner pid %d uid %u",
-		 vm->name, vm->id, c->cred.pid, pid, uid);
-	vm_info(&rep->vm, vm);
-	rep->resp.vm = &rep->vm;
-	outbox_vm("registered", vm);
-	return 0;
-}
-
-int handle_unregister(struct client *c, Mig__Request *req, int *fds,
-		      unsigned int nfds, struct reply *rep)
-{
-	struct vm *vm = vm_find(req->target ? req->target->vm : NULL);
-	char why[64];
-
-	if (!vm)
-		return reply_err(rep, -ENOENT, "No such VM is registered.");
-	snprintf(why, sizeof(why), "unregistered by pid %d", c->cred.pid);
-	vm_destroy(vm, why);
-	return 0;
-}
-
 /* Stopping forgets nothing: the journal has the VMs for the next migrd. */
 void registry_fini(void)
 {
@@ -319,4 +197,14 @@ void registry_fini(void)
 		explicit_bzero(&vm->grant, sizeof(vm->grant));
 		free(vm);
 	}
+}
+
+int why_fail(struct why *w, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
+	va_end(ap);
+	return err;
 }

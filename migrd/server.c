@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "migrd.h"
+#include "handlers.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -67,6 +67,21 @@ int reply_err(struct reply *rep, int err, const char *fmt, ...)
 	return err;
 }
 
+int reply_why(struct reply *rep, int err, const struct why *w)
+{
+	return reply_err(rep, err, "%s", w->msg);
+}
+
+void client_peer(const struct client *c, struct peer *p)
+{
+	p->id = c->id;
+	p->pid = c->cred.pid;
+	p->uid = c->cred.uid;
+	p->ino = c->pid_ino;
+	p->pidfd = c->pidfd;
+	p->admin = c->admin;
+}
+
 /*
  * A reply that cannot be queued means the peer stopped reading; it cannot
  * be served any more. Shut the socket so the loop sees the hangup and
@@ -111,9 +126,6 @@ static int handle_hello(struct client *c, Mig__Request *req, int *fds,
 		  c->cred.pid, c->cred.uid);
 	return 0;
 }
-
-typedef int (*handler_fn)(struct client *c, Mig__Request *req, int *fds,
-			  unsigned int nfds, struct reply *rep);
 
 static const struct handler {
 	handler_fn fn;
@@ -165,7 +177,7 @@ static int dispatch(struct client *c, Mig__Request *req, int *fds,
 
 static void client_free(struct client *c)
 {
-	session_client_lost(c);
+	session_peer_lost(c->id);
 	watch_del(&c->w);
 	close(c->w.fd);
 	if (c->pidfd >= 0)

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "migrd.h"
+#include "domain.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct list_head finished = LIST_HEAD_INIT(finished);

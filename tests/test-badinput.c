@@ -48,8 +48,9 @@ static void start(void)
 	cr_assert_geq(gmem, 0);
 	r = gmem_region(gmem, SZ);
 	cr_assert_eq(mig_offer(owner, "bystander", &r, 1, -1, &good), 0);
-	/* Two VM owner pidfds, our two connections, the offered gmem. */
-	baseline += 2 + 2 * 2 + 1;
+	/* Two VM owner pidfds, our two connections, the offered gmem, and
+	 * the session's pidfd of its source (for the destination). */
+	baseline += 2 + 2 * 2 + 1 + 1;
 }
 
 static void stop(void)

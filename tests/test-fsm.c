@@ -5,12 +5,12 @@
 
 #include "fsm.h"
 
-#define O MIG__STATE__OFFERED
-#define C MIG__STATE__CLAIMED
-#define R MIG__STATE__READY_TO_SWITCH
-#define S MIG__STATE__SWITCHING
-#define K MIG__STATE__COMMITTED
-#define A MIG__STATE__ABORTED
+#define O MIG_STATE_OFFERED
+#define C MIG_STATE_CLAIMED
+#define R MIG_STATE_READY
+#define S MIG_STATE_SWITCHING
+#define K MIG_STATE_COMMITTED
+#define A MIG_STATE_ABORTED
 
 /* Expected next state, or a negative errno, per event for O C R S K A. */
 static const int expect[EV_COUNT][6] = {
@@ -27,11 +27,11 @@ static const int expect[EV_COUNT][6] = {
 
 Test(fsm, every_state_and_event)
 {
-	static const Mig__State states[] = { O, C, R, S, K, A };
+	static const enum mig_state states[] = { O, C, R, S, K, A };
 
 	for (int ev = 0; ev < EV_COUNT; ev++) {
 		for (int i = 0; i < 6; i++) {
-			Mig__State next = MIG__STATE__NONE;
+			enum mig_state next = MIG_STATE_NONE;
 			int r = fsm_next(states[i], ev, &next);
 
 			if (expect[ev][i] < 0)
@@ -57,9 +57,9 @@ Test(fsm, only_commit_and_abort_are_final)
 
 Test(fsm, nonsense_is_refused)
 {
-	Mig__State next;
+	enum mig_state next;
 
-	cr_assert_eq(fsm_next(MIG__STATE__NONE, EV_CLAIM, &next), -EINVAL);
+	cr_assert_eq(fsm_next(MIG_STATE_NONE, EV_CLAIM, &next), -EINVAL);
 	cr_assert_eq(fsm_next(O, EV_COUNT, &next), -EINVAL);
-	cr_assert_eq(fsm_next((Mig__State)42, EV_ABORT, &next), -EINVAL);
+	cr_assert_eq(fsm_next((enum mig_state)42, EV_ABORT, &next), -EINVAL);
 }

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Management's requests: REGISTER, UNREGISTER and GRANT, from protobuf
+ * to the registry and the grants (registry.c, grant.c) and back.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "handlers.h"
+#include "log.h"
+
+/* The pid a pidfd names, from its fdinfo; -ESRCH once it has exited. */
+static int pidfd_pid(int pidfd, pid_t *pid)
+{
+	char path[64], line[128];
+	int r = -EBADF;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		int v;
+
+		if (sscanf(line, "Pid: %d", &v) == 1) {
+			r = v > 0 ? 0 : -ESRCH;
+			*pid = v;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+/*
+ * Pin the owner: a pidfd (passed, or opened from the pid), its uid from
+ * /proc, and a liveness check after reading the uid, so the uid is known
+ * to belong to the process the pidfd holds.
+ */
+static int pin_owner(Mig__Register *reg, int *fds, pid_t *pid, uid_t *uid,
+		     int *pidfd)
+{
+	char path[32];
+	struct stat st;
+	int r;
+
+	if (reg->has_owner_pidfd) {
+		*pidfd = fds[reg->owner_pidfd];
+		r = pidfd_pid(*pidfd, pid);
+		if (r)
+			return r;
+		fds[reg->owner_pidfd] = -1;
+	} else {
+		if (!reg->has_owner_pid || reg->owner_pid <= 0)
+			return -EINVAL;
+		*pid = reg->owner_pid;
+		*pidfd = mig_pidfd_open(*pid);
+		if (*pidfd < 0)
+			return *pidfd;
+	}
+	snprintf(path, sizeof(path), "/proc/%d", *pid);
+	r = stat(path, &st) < 0 ? -errno : 0;
+	if (!r && syscall(SYS_pidfd_send_signal, *pidfd, 0, NULL, 0) < 0)
+		r = -errno;
+	if (r) {
+		close(*pidfd);
+		return r == -ENOENT ? -ESRCH : r;
+	}
+	*uid = st.st_uid;
+	return 0;
+}
+
+
+static int check_register(Mig__Register *reg, struct reply *rep)
+{
+	struct why w;
+	int r = check_new_names(reg ? reg->name : NULL,
+				reg ? reg->uuid : NULL, &w);
+
+	if (r)
+		return reply_why(rep, r, &w);
+	if (migrd.nvms >= migrd.cfg.max_vms)
+		return reply_err(rep, -ENOSPC,
+				 "migrd already holds max_vms registrations.");
+	return 0;
+}
+
+
+int handle_register(struct client *c, Mig__Request *req, int *fds,
+		    unsigned int nfds, struct reply *rep)
+{
+	Mig__Register *reg = req->register_;
+	struct vm *vm;
+	int r, pidfd;
+	uint64_t ino;
+	pid_t pid;
+	uid_t uid;
+
+	r = check_register(reg, rep);
+	if (r)
+		return r;
+	r = pin_owner(reg, fds, &pid, &uid, &pidfd);
+	if (r)
+		return reply_err(rep, r,
+				 "The owner process cannot be pinned: %s.",
+				 strerror(-r));
+	if (mig_pidfd_ino(pidfd, &ino) < 0) {
+		close(pidfd);
+		return -ENOMEM;
+	}
+	vm = vm_create(reg->name, reg->uuid, pidfd, pid, uid, ino);
+	if (!vm)
+		return -ENOMEM;
+	if (mig_pid_start(pid, &vm->owner_start) < 0)
+		vm->owner_start = 0;
+	log_info("VM %s (%s) registered by pid %d: owner pid %d uid %u",
+		 vm->name, vm->id, c->cred.pid, pid, uid);
+	vm_info(&rep->vm, vm);
+	rep->resp.vm = &rep->vm;
+	outbox_vm("registered", vm);
+	return 0;
+}
+
+int handle_unregister(struct client *c, Mig__Request *req, int *fds,
+		      unsigned int nfds, struct reply *rep)
+{
+	struct vm *vm = vm_find(req->target ? req->target->vm : NULL);
+	char why[64];
+
+	if (!vm)
+		return reply_err(rep, -ENOENT, "No such VM is registered.");
+	snprintf(why, sizeof(why), "unregistered by pid %d", c->cred.pid);
+	vm_destroy(vm, why);
+	return 0;
+}
+
+static void reply_grant(struct reply *rep, const struct vm *vm)
+{
+	Mig__GrantReply *gr = &rep->grant;
+
+	mig__grant_reply__init(gr);
+	gr->has_token = gr->has_kind = gr->has_expires_ms = true;
+	gr->token.data = (uint8_t *)vm->grant.token;
+	gr->token.len = MIG_TOKEN_LEN;
+	gr->kind = (Mig__GrantKind)vm->grant.kind;
+	gr->vm_id = (char *)vm->id;
+	gr->expires_ms = vm->grant.expires_ms;
+	rep->resp.grant = gr;
+}
+
+int handle_grant(struct client *c, Mig__Request *req, int *fds,
+		 unsigned int nfds, struct reply *rep)
+{
+	const Mig__Grant *g = req->grant;
+	struct why w;
+	struct vm *vm;
+	int r;
+
+	if (!g || !g->has_kind || (g->kind != MIG__GRANT_KIND__SUCCESSOR &&
+				   g->kind != MIG__GRANT_KIND__REBIND))
+		return reply_err(rep, -EINVAL,
+				 "GRANT needs a kind: successor or rebind.");
+	vm = vm_find(g->vm);
+	if (!vm)
+		return reply_err(rep, -ENOENT, "No VM named %s is registered.",
+				 g->vm ? g->vm : "(none)");
+	r = grant_issue(vm, (enum grant_kind)g->kind, g->new_name, g->new_uuid,
+			g->has_uid, g->uid, &w);
+	if (r)
+		return reply_why(rep, r, &w);
+	log_info("VM %s (%s): %s grant issued by pid %d uid %u; claimable by uid %u%s%s for %us",
+		 vm->name, vm->id, grant_kind_name(vm->grant.kind),
+		 c->cred.pid, c->cred.uid, vm->grant.uid,
+		 vm->grant.kind == GRANT_REBIND ? " as new VM " : "",
+		 vm->grant.new_name, migrd.cfg.grant_timeout_ms / 1000);
+	reply_grant(rep, vm);
+	return 0;
+}
