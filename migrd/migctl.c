@@ -15,7 +15,9 @@
 #include "json.h"
 #include "libmig.h"
 #include "mig-private.h"
+#ifdef WITH_LIBVIRT
 #include "upgrade.h"
+#endif
 
 enum {
 	EXIT_OK		= 0,	/* done */
@@ -492,10 +494,12 @@ static int cmd_grant(struct mig_ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
+#ifdef WITH_LIBVIRT
 static int cmd_upgrade(struct mig_ctx *ctx, int argc, char **argv)
 {
 	return migctl_upgrade(ctx, argc, argv, json_out);
 }
+#endif
 
 static const struct command {
 	const char *name;
@@ -509,7 +513,9 @@ static const struct command {
 	{ "register", cmd_register },
 	{ "unregister", cmd_unregister },
 	{ "grant", cmd_grant },
+#ifdef WITH_LIBVIRT
 	{ "upgrade", cmd_upgrade },
+#endif
 };
 
 static const struct command *find_command(const char *name)
@@ -575,6 +581,12 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	cmd = find_command(argv[optind]);
+#ifndef WITH_LIBVIRT
+	if (!cmd && strcmp(argv[optind], "upgrade") == 0) {
+		fprintf(stderr, "migctl: this migctl was built without the libvirt plugin (configure --with-libvirt).\n");
+		return EXIT_USAGE;
+	}
+#endif
 	if (!cmd) {
 		fprintf(stderr, "migctl: unknown command %s; see migctl --help.\n",
 			argv[optind]);
