@@ -135,7 +135,7 @@ static int send_packed(int sock, const ProtobufCMessage *m, const int *fds,
 	if (len > MIG_MSG_MAX)
 		return -EMSGSIZE;
 	/* An empty message would read as end of stream on the other side. */
-	buf = malloc(len ? len : 1);
+	buf = calloc(1, len ? len : 1);
 	if (!buf)
 		return -ENOMEM;
 	protobuf_c_message_pack(m, buf);
