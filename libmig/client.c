@@ -48,6 +48,8 @@ int mig_recv_response(struct mig_ctx *ctx, Mig__Response **resp, int *fds,
 	return mig_decode_response(ctx->rxbuf, (size_t)len, fds, *nfds, resp);
 }
 
+static void drop_unread(struct mig_ctx *ctx);
+
 int mig_call(struct mig_ctx *ctx, Mig__Request *req, const int *fds,
 	     unsigned int nfds, Mig__Response **resp, int *rfds,
 	     unsigned int *nrfds)
@@ -62,6 +64,7 @@ int mig_call(struct mig_ctx *ctx, Mig__Request *req, const int *fds,
 		return -ENOTCONN;
 	if (ctx->subscribed)
 		return -EINVAL;
+	drop_unread(ctx);
 	req->has_kind = true;
 	r = mig_send_request(ctx->sock, req, fds, nfds);
 	if (r == -EPIPE || r == -ECONNRESET) {
@@ -117,6 +120,34 @@ int mig_call(struct mig_ctx *ctx, Mig__Request *req, const int *fds,
 		*nrfds = n;
 	}
 	return 0;
+}
+
+/* The answers to notices sent with mig_notify_async(), unread and moot. */
+static void drop_unread(struct mig_ctx *ctx)
+{
+	int fds[MIG_FDS_MAX];
+	Mig__Response *resp;
+	unsigned int n;
+
+	for (; ctx->unread && ctx->sock >= 0; ctx->unread--) {
+		if (mig_wait_readable(ctx->sock, ctx->timeout_ms) < 0 ||
+		    mig_recv_response(ctx, &resp, fds, &n) < 0) {
+			ctx->unread = 0;
+			return;
+		}
+		mig_close_fds(fds, n);
+		mig__response__free_unpacked(resp, NULL);
+	}
+}
+
+void mig_notify_async(struct mig_ctx *ctx, Mig__Request *req)
+{
+	if (ctx->sock < 0 || ctx->subscribed)
+		return;
+	drop_unread(ctx);
+	req->has_kind = true;
+	if (mig_send_request(ctx->sock, req, NULL, 0) == 0)
+		ctx->unread++;
 }
 
 void mig_notify(struct mig_ctx *ctx, Mig__Kind kind, uint64_t session,

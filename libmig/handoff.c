@@ -219,6 +219,18 @@ MIG_EXPORT int mig_ready(struct mig_ctx *ctx, uint64_t session)
 	return session_call(ctx, MIG__KIND__READY, session, NULL);
 }
 
+static void notify_commit(struct mig_ctx *ctx, uint64_t session)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Target t = MIG__TARGET__INIT;
+
+	req.kind = MIG__KIND__COMMIT;
+	req.target = &t;
+	t.has_session = true;
+	t.session = session;
+	mig_notify_async(ctx, &req);
+}
+
 /*
  * With the direct channel, the source's GO makes the commit; migrd only
  * hears of it, and not hearing (migrd died) changes nothing.
@@ -236,7 +248,8 @@ MIG_EXPORT int mig_commit(struct mig_ctx *ctx, uint64_t session)
 			   "destination got no GO from the source");
 		return r == -ECANCELED ? r : -ECONNRESET;
 	}
-	mig_notify(ctx, MIG__KIND__COMMIT, session, NULL);
+	/* The guest runs as soon as we return: migrd hears it meanwhile. */
+	notify_commit(ctx, session);
 	return 0;
 }
 
@@ -321,13 +334,17 @@ MIG_EXPORT int mig_send_state(struct mig_ctx *ctx, uint64_t session,
 		b.data.data = (uint8_t *)data;
 		b.data.len = len;
 	}
+	/*
+	 * No notice while the guest is paused: migrd's work on it would take
+	 * a CPU from the two VMMs just then. The destination's COMMIT notice
+	 * moves migrd's record through SWITCHING to COMMITTED afterwards.
+	 */
+	if (b.direct)
+		return 0;
 	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
 	if (!r)
 		mig__response__free_unpacked(resp, NULL);
-	else if (b.direct)
-		mig_dbg(ctx, "migrd did not take the state notice: %s\n",
-			strerror(-r));
-	return b.direct ? 0 : r;
+	return r;
 }
 
 MIG_EXPORT int mig_take_state(struct mig_ctx *ctx, uint64_t session,

@@ -28,6 +28,7 @@ struct mig_ctx {
 	char last_error[256];
 	int timeout_ms;			/* for an answer or a peer's word */
 	int wait_timeout_ms;		/* for WAIT and TAKE_STATE */
+	unsigned int unread;		/* answers to notices not yet read */
 	/* The direct channel of the handoff this process takes part in. */
 	int peer;			/* -1: none */
 	int peer_pidfd;			/* destination: the source process */
@@ -112,5 +113,10 @@ void mig_notify(struct mig_ctx *ctx, Mig__Kind kind, uint64_t session,
 		const char *reason);
 void mig_notify_wait(struct mig_ctx *ctx, uint64_t session,
 		     enum mig_state state);
+/*
+ * Send req and do not wait: its answer is read (and dropped) before the
+ * next request's. For notices on the guest's critical path.
+ */
+void mig_notify_async(struct mig_ctx *ctx, Mig__Request *req);
 
 #endif /* MIG_PRIVATE_H */

@@ -43,34 +43,28 @@ static void write_vm(FILE *f, const struct vm *vm)
 		vm->registered_ms);
 }
 
+/*
+ * READY and SWITCHING are one for a recovery (whichever side exits first
+ * decides), so the line does not change when the source pauses: no
+ * journal write falls into the guest's pause.
+ */
 static void write_switch(FILE *f, const struct session *s)
 {
 	fprintf(f, "switch %" PRIu64 " %s %d %d %" PRIu64 " %" PRIu64 " %u\n",
-		s->id, s->vm_id, (int)s->state, s->dest_pid, s->dest_ino,
+		s->id, s->vm_id, (int)MIG_STATE_READY, s->dest_pid, s->dest_ino,
 		s->dest_start, s->dest_uid);
 }
 
-void journal_save(void)
+/* What the journal says now, in memory; NULL when out of memory. */
+static char *journal_text(size_t *len)
 {
-	char tmp[sizeof(migrd.state_file) + 8];
 	struct session *s;
 	struct vm *vm;
-	FILE *f;
-	int fd;
+	char *text = NULL;
+	FILE *f = open_memstream(&text, len);
 
-	if (!migrd.dirty || !migrd.state_file[0])
-		return;
-	migrd.dirty = false;
-	snprintf(tmp, sizeof(tmp), "%s.new", migrd.state_file);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		  0600);
-	f = fd < 0 ? NULL : fdopen(fd, "w");
-	if (!f) {
-		log_err("cannot write the journal %s: %m", tmp);
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
+	if (!f)
+		return NULL;
 	fprintf(f, "%s\nnext-session %" PRIu64 "\n", JOURNAL_MAGIC,
 		migrd.next_session);
 	list_for_each_entry(vm, &migrd.vms, link)
@@ -80,10 +74,69 @@ void journal_save(void)
 		if (s->direct)
 			write_switch(f, s);
 	reaper_journal(f);
-	if (fclose(f) != 0 || rename(tmp, migrd.state_file) < 0) {
-		log_err("cannot write the journal %s: %m", migrd.state_file);
-		unlink(tmp);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
 	}
+	return text;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Write the journal if what it says changed: most events (a session
+ * step, a query) leave it as it was and cost no I/O.
+ */
+void journal_save(void)
+{
+	static char *last;
+	static size_t last_len;
+	char tmp[sizeof(migrd.state_file) + 8];
+	size_t len;
+	char *text;
+	int fd, r;
+
+	if (!migrd.dirty || !migrd.state_file[0])
+		return;
+	migrd.dirty = false;
+	text = journal_text(&len);
+	if (!text) {
+		log_err("cannot write the journal: out of memory");
+		return;
+	}
+	if (last && len == last_len && memcmp(text, last, len) == 0) {
+		free(text);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.new", migrd.state_file);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	r = fd < 0 ? -1 : write_all(fd, text, len);
+	if (fd >= 0 && close(fd) < 0)
+		r = -1;
+	if (r < 0 || rename(tmp, migrd.state_file) < 0) {
+		log_err("cannot write the journal %s: %m", migrd.state_file);
+		if (fd >= 0)
+			unlink(tmp);
+		free(text);
+		return;
+	}
+	free(last);
+	last = text;
+	last_len = len;
 }
 
 /*

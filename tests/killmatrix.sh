@@ -41,12 +41,13 @@ migrd_restart() { # migrd_restart [FAULT]
 	migrd_up "${1:-}"
 }
 
-# A new guest as VM km, killed at FAULT (a refvmm fault point) if given.
-boot_src() {
+# A new guest as VM km, killed at FAULT (a refvmm fault point) if given,
+# or stopped (SIGSTOP) at STOP.
+boot_src() { # boot_src [FAULT [STOP]]
 	n=$((n + 1))
 	srclog=$dir/g.$n
-	REFVMM_FAULT=${1:-} "$REFVMM" --name km --mem "$MEM" --verbose \
-		>"$srclog" 2>&1 &
+	REFVMM_FAULT=${1:-} REFVMM_STOP_AT=${2:-} "$REFVMM" --name km \
+		--mem "$MEM" --verbose >"$srclog" 2>&1 &
 	src=$!
 	pids="$pids $src"
 	wait_for 120 has "$srclog" '^running' || { bad "a guest boots"; return 1; }
@@ -70,6 +71,7 @@ orchestrate='
 '
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+stopped() { grep -q '^State:.*stopped' "/proc/$1/status" 2>/dev/null; }
 session_of_km() { # 0 also when km is not registered
 	"$MIGCTL" --json show km 2>/dev/null |
 		sed -n 's/.*"session":\([0-9]*\).*/\1/p' | head -n 1 | grep . ||
@@ -102,16 +104,19 @@ progress() { # progress LOG: the guest behind LOG reports on
 trial() {
 	tno=$((tno + 1))
 	victim=$1 point=$2 dst= dlog=$dir/d.$tno.$point
-	sfault= dfault= ofault= mfault=
-	case $victim in
-	source) sfault=$point ;;
-	destination) dfault=$point ;;
-	orchestrator) ofault=$point ;;
-	migrd) mfault=$point ;;
+	sfault= sstop= dfault= ofault= mfault=
+	case $victim:$point in
+	source:*) sfault=$point ;;
+	destination:*) dfault=$point ;;
+	orchestrator:*) ofault=$point ;;
+	# No request reaches migrd while the guest is paused: stop the
+	# source there and kill migrd from here.
+	migrd:during-pause) sstop=src-paused ;;
+	migrd:*) mfault=$point ;;
 	esac
-	if [ -n "$sfault" ] || ! alive "$src"; then
+	if [ -n "$sfault$sstop" ] || ! alive "$src"; then
 		alive "$src" && { kill -9 "$src"; wait_for 10 sh -c "! '$MIGCTL' show km >/dev/null 2>&1"; }
-		boot_src "$sfault" || return
+		boot_src "$sfault" "$sstop" || return
 	fi
 	[ -n "$mfault" ] && migrd_restart "$mfault"
 	smarks=$(marks "$srclog")
@@ -120,6 +125,13 @@ trial() {
 	orch=$!
 	wait_for 15 sh -c "test -s '$dlog.pid' || ! kill -0 $orch" &&
 		[ -s "$dlog.pid" ] && dst=$(cat "$dlog.pid")
+	if [ -n "$sstop" ]; then
+		wait_for 15 stopped "$src" || echo "# $victim $point: the source did not stop"
+		kill -9 "$mpid"
+		wait "$mpid" 2>/dev/null
+		kill -CONT "$src"
+		migrd_restart
+	fi
 	# migrd killed itself at its fault point (or never reached it):
 	# start it again, as systemd would, and let it find its journal.
 	if [ -n "$mfault" ]; then
@@ -177,7 +189,7 @@ judge() {
 migrd_up
 points_source="src-offered src-paused src-state-sent src-handed-over"
 points_destination="dest-claimed dest-ready dest-has-state dest-loaded dest-committed"
-points_migrd="before-claim after-claim before-ready after-ready before-state after-state before-commit after-commit"
+points_migrd="before-claim after-claim before-ready after-ready during-pause before-commit after-commit"
 points_orchestrator="signalled granted started"
 
 printf '%-13s %-16s %6s %5s %5s %8s %5s %7s %5s\n' victim point trials \

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "mig-private.h"
 
 #define SZ (2ULL << 20)
 #define SEED 0x5eed
@@ -88,10 +89,10 @@ static void dest_main(uint64_t sid, ino_t ino, enum step die, int go)
 	}
 	if (mig_ready(ctx, sid))
 		_exit(13);
-	/* Die with the guest paused and its state waiting in migrd: wait
-	 * for the source's STATE first, or the death could overtake it. */
-	if (die == AFTER_READY &&
-	    mig_wait(ctx, sid, MIG_STATE_SWITCHING, NULL) == 0)
+	/* Die with the guest paused and its state waiting on the direct
+	 * channel: wait for the source's STATE first (without taking it),
+	 * or the death could overtake it. */
+	if (die == AFTER_READY && mig_wait_readable(ctx->peer, 10000) == 0)
 		raise(SIGKILL);
 	if (mig_take_state(ctx, sid, &blob, &len) || len != sizeof(BLOB) ||
 	    memcmp(blob, BLOB, len))
