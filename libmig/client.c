@@ -122,7 +122,7 @@ int mig_call(struct mig_ctx *ctx, Mig__Request *req, const int *fds,
 	return 0;
 }
 
-/* The answers to notices sent with mig_notify_async(), unread and moot. */
+/* The answers to notices sent without waiting, unread and moot. */
 static void drop_unread(struct mig_ctx *ctx)
 {
 	int fds[MIG_FDS_MAX];
@@ -140,7 +140,7 @@ static void drop_unread(struct mig_ctx *ctx)
 	}
 }
 
-void mig_notify_async(struct mig_ctx *ctx, Mig__Request *req)
+static void notify_async(struct mig_ctx *ctx, Mig__Request *req)
 {
 	if (ctx->sock < 0 || ctx->subscribed)
 		return;
@@ -151,7 +151,7 @@ void mig_notify_async(struct mig_ctx *ctx, Mig__Request *req)
 }
 
 void mig_notify(struct mig_ctx *ctx, Mig__Kind kind, uint64_t session,
-		const char *reason)
+		const char *reason, bool wait)
 {
 	Mig__Request req = MIG__REQUEST__INIT;
 	Mig__Target t = MIG__TARGET__INIT;
@@ -164,6 +164,10 @@ void mig_notify(struct mig_ctx *ctx, Mig__Kind kind, uint64_t session,
 	req.reason = (char *)reason;
 	t.has_session = true;
 	t.session = session;
+	if (!wait) {
+		notify_async(ctx, &req);
+		return;
+	}
 	mig_strlcpy(keep, ctx->last_error, sizeof(keep));
 	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
 	if (!r)

@@ -219,18 +219,6 @@ MIG_EXPORT int mig_ready(struct mig_ctx *ctx, uint64_t session)
 	return session_call(ctx, MIG__KIND__READY, session, NULL);
 }
 
-static void notify_commit(struct mig_ctx *ctx, uint64_t session)
-{
-	Mig__Request req = MIG__REQUEST__INIT;
-	Mig__Target t = MIG__TARGET__INIT;
-
-	req.kind = MIG__KIND__COMMIT;
-	req.target = &t;
-	t.has_session = true;
-	t.session = session;
-	mig_notify_async(ctx, &req);
-}
-
 /*
  * With the direct channel, the source's GO makes the commit; migrd only
  * hears of it, and not hearing (migrd died) changes nothing.
@@ -245,11 +233,11 @@ MIG_EXPORT int mig_commit(struct mig_ctx *ctx, uint64_t session)
 	mig_peer_close(ctx);
 	if (r) {
 		mig_notify(ctx, MIG__KIND__ABORT, session,
-			   "destination got no GO from the source");
+			   "destination got no GO from the source", true);
 		return r == -ECANCELED ? r : -ECONNRESET;
 	}
 	/* The guest runs as soon as we return: migrd hears it meanwhile. */
-	notify_commit(ctx, session);
+	mig_notify(ctx, MIG__KIND__COMMIT, session, NULL, false);
 	return 0;
 }
 

@@ -108,15 +108,15 @@ int mig_call(struct mig_ctx *ctx, Mig__Request *req, const int *fds,
 	     unsigned int nfds, Mig__Response **resp, int *rfds,
 	     unsigned int *nrfds);
 
-/* A session request whose answer does not matter beyond logging. */
+/*
+ * A session request whose answer does not matter beyond logging; without
+ * wait, its answer is read (and dropped) before the next request's: for
+ * notices on the guest's critical path.
+ */
 void mig_notify(struct mig_ctx *ctx, Mig__Kind kind, uint64_t session,
-		const char *reason);
+		const char *reason, bool wait);
 void mig_notify_wait(struct mig_ctx *ctx, uint64_t session,
 		     enum mig_state state);
-/*
- * Send req and do not wait: its answer is read (and dropped) before the
- * next request's. For notices on the guest's critical path.
- */
-void mig_notify_async(struct mig_ctx *ctx, Mig__Request *req);
+
 
 #endif /* MIG_PRIVATE_H */

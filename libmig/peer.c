@@ -173,7 +173,8 @@ int mig_peer_source_decide(struct mig_ctx *ctx)
 			  "source resumed the guest");
 	}
 	mig_notify(ctx, MIG__KIND__ABORT, ctx->peer_session,
-		   "source resumed the guest: no commit from the destination");
+		   "source resumed the guest: no commit from the destination",
+		   true);
 	mig_peer_close(ctx);
 	return -ECANCELED;
 }

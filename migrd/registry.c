@@ -77,6 +77,20 @@ void vm_set_owner(struct vm *vm, int pidfd, pid_t pid, uid_t uid,
 	migrd.dirty = true;
 }
 
+/* Forget vm: its owner's pidfd, its grant, its memory. */
+static void vm_free(struct vm *vm)
+{
+	if (vm->owner.fd >= 0) {
+		if (!vm->owner_gone)
+			watch_del(&vm->owner);
+		close(vm->owner.fd);
+	}
+	list_del(&vm->link);
+	migrd.nvms--;
+	explicit_bzero(&vm->grant, sizeof(vm->grant));
+	free(vm);
+}
+
 /* The one place a VM ends. Its open session is aborted first. */
 void vm_destroy(struct vm *vm, const char *why)
 {
@@ -88,16 +102,8 @@ void vm_destroy(struct vm *vm, const char *why)
 		session_event(vm->session, EV_ABORT, ECANCELED, why);
 	log_info("VM %s (%s) unregistered: %s", vm->name, vm->id, why);
 	outbox_vm("unregistered", vm);
-	if (vm->owner.fd >= 0) {
-		if (!vm->owner_gone)
-			watch_del(&vm->owner);
-		close(vm->owner.fd);
-	}
-	list_del(&vm->link);
-	migrd.nvms--;
+	vm_free(vm);
 	migrd.dirty = true;
-	explicit_bzero(&vm->grant, sizeof(vm->grant));
-	free(vm);
 }
 
 /*
@@ -186,17 +192,8 @@ void registry_fini(void)
 {
 	struct vm *vm, *tmp;
 
-	list_for_each_entry_safe(vm, tmp, &migrd.vms, link) {
-		if (vm->owner.fd >= 0) {
-			if (!vm->owner_gone)
-				watch_del(&vm->owner);
-			close(vm->owner.fd);
-		}
-		list_del(&vm->link);
-		migrd.nvms--;
-		explicit_bzero(&vm->grant, sizeof(vm->grant));
-		free(vm);
-	}
+	list_for_each_entry_safe(vm, tmp, &migrd.vms, link)
+		vm_free(vm);
 }
 
 int why_fail(struct why *w, int err, const char *fmt, ...)
