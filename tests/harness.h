@@ -22,6 +22,9 @@ struct daemon {
 int daemon_start(struct daemon *d, const char *config);
 void daemon_stop(struct daemon *d);
 /* migrd's open fds with no client connected. */
+/* What one client connection and one registered VM cost migrd in fds. */
+#define PER_CLIENT 2	/* the socket and the peer's pidfd */
+#define PER_VM 1	/* the owner's pidfd */
 int daemon_baseline(const struct daemon *d);
 /* Open fds of a process, from /proc/PID/fd. */
 int count_fds(pid_t pid);

@@ -22,12 +22,7 @@
 #define SZ (2ULL << 20)
 #define SEED 0x5eed
 #define BLOB "vcpu-state-blob"
-/*
- * What migrd holds open: a socket and a pidfd per client, a pidfd per VM,
- * and after a commit a pidfd on the old VMM until it exits (exit_grace).
- */
-#define PER_CLIENT 2
-#define PER_VM 1
+/* After a commit migrd holds a pidfd on the old VMM until it exits. */
 #define PER_OLD_VMM 1
 
 static struct daemon d;
