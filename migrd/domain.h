@@ -9,6 +9,7 @@
 #define MIGRD_DOMAIN_H
 
 #include <stdarg.h>
+#include <sys/stat.h>
 
 #include "fsm.h"
 #include "migrd.h"
@@ -62,9 +63,14 @@ struct vm {
 	struct grant grant;
 };
 
-/* A rebind's zeroing runs on a worker (ZEROING substate of SWITCHING). */
+/*
+ * A rebind's memory, substates of SWITCHING: it waits for the source
+ * process to exit, then a worker checks that nobody else holds it and
+ * zeroes it (or replaces it, for memfd).
+ */
 enum zero_state {
 	ZERO_NONE,
+	ZERO_AWAIT_EXIT,		/* the source was told to exit */
 	ZERO_RUNNING,			/* the old guest can no longer resume */
 	ZERO_DONE,			/* zeroed and verified: may be handed */
 	ZERO_FAILED,
@@ -81,7 +87,8 @@ struct session {
 	uint64_t dest_id;
 	bool source_on;			/* its connection is open */
 	bool dest_on;
-	int source_pidfd;		/* the source process */
+	struct watch source_proc;	/* the source process's pidfd */
+	bool source_watched;		/* rebind: its exit is awaited */
 	pid_t source_pid;
 	pid_t dest_pid;
 	uid_t dest_uid;
@@ -142,8 +149,18 @@ int worker_init(void);
 int worker_run(struct job *j);
 void worker_fini(void);
 
+/* holders.c: who but self holds or maps one of files (by dev, ino). */
+struct holder {
+	pid_t pid;
+	unsigned int file;		/* index into files */
+	bool mapped;			/* a mapping, not an fd */
+};
+/* 0: nobody; 1: *found; < 0: cannot tell (*found: who could not be seen). */
+int holders_find(const struct stat *files, unsigned int n, pid_t self,
+		 struct holder *found);
+
 /* rebind.c */
-int rebind_zero_start(struct session *s);
+int rebind_await_source(struct session *s);
 int rebind_may_commit(const struct session *s, struct why *w);
 void rebind_commit(struct session *s, struct vm *old, int pidfd);
 
@@ -159,7 +176,7 @@ void session_set_deadline(struct session *s);
 int session_event(struct session *s, enum fsm_event ev, int err,
 		  const char *why);
 void session_peer_lost(uint64_t peer_id);
-void session_zeroed(struct session *s, int err);
+void session_zeroed(struct session *s, int err, const char *why);
 void session_dest_lost(struct session *s, const char *why);
 void session_source_gone(struct session *s);
 struct session *session_recover(struct vm *vm, uint64_t id,

@@ -234,7 +234,7 @@ static void handoff_layout(struct session *s, struct reply *rep)
 static void give_channel(struct session *s, const int channel[2],
 			 struct reply *rep)
 {
-	int pidfd = s->source_pidfd >= 0 ? dup(s->source_pidfd) : -1;
+	int pidfd = s->source_proc.fd >= 0 ? dup(s->source_proc.fd) : -1;
 
 	rep->handoff.has_peer_fd = true;
 	rep->handoff.peer_fd = (int32_t)rep->nfds;
@@ -378,20 +378,20 @@ static int direct_state(struct session *s, const Mig__Blob *b,
 }
 
 /*
- * The source of a rebind has paused: zero its memory now, before the
- * destination can have it, on a worker (session_zeroed() follows). Its
- * state is not kept: it is not the new VM's. If the zeroing cannot be
- * verified, nothing is handed out.
+ * The source of a rebind has paused: once its process has exited and
+ * nobody else holds the memory, it is zeroed on a worker
+ * (session_zeroed() follows). Its state is not kept: it is not the new
+ * VM's. If any of that cannot be verified, nothing is handed out.
  */
 static int switch_rebind(struct session *s, struct reply *rep)
 {
-	int r = rebind_zero_start(s);
+	int r = rebind_await_source(s);
 
 	if (!r)
 		return 0;
-	reply_err(rep, r, "The memory of VM %s cannot be zeroed: %s; the rebind is aborted.",
+	reply_err(rep, r, "Cannot watch the source of VM %s exit: %s; the rebind is aborted.",
 		  s->vm_name, strerror(-r));
-	session_event(s, EV_ABORT, -r, "memory could not be zeroed for a rebind");
+	session_event(s, EV_ABORT, -r, "cannot watch the rebind's source exit");
 	return r;
 }
 
@@ -467,7 +467,8 @@ static void hand_source_end(struct client *c, struct session *s,
 /* TAKE_STATE of a rebind: the zeroed memory instead of the state. */
 static int take_rebind(struct session *s, struct reply *rep)
 {
-	if (s->state < MIG_STATE_SWITCHING || s->zero == ZERO_RUNNING)
+	if (s->state < MIG_STATE_SWITCHING || s->zero == ZERO_AWAIT_EXIT ||
+	    s->zero == ZERO_RUNNING)
 		return 1;
 	if (s->zero != ZERO_DONE || s->regions[0].fd < 0)
 		return reply_err(rep, -ENODATA,
@@ -487,10 +488,15 @@ static int take_rebind(struct session *s, struct reply *rep)
 static int wait_eval(struct client *c, struct session *s, Mig__Kind kind,
 		     enum mig_state want, struct reply *rep)
 {
-	if (s->state == MIG_STATE_ABORTED && s->zero != ZERO_NONE)
+	if (s->state == MIG_STATE_ABORTED && s->zero != ZERO_NONE &&
+	    c->id == s->source_id)
 		return reply_err(rep, -EOWNERDEAD,
-				 "Session %llu was aborted after its memory was zeroed for a rebind: %s; the old guest cannot resume.",
+				 "Session %llu was aborted after its memory was given up for a rebind: %s; the old guest cannot resume.",
 				 (unsigned long long)s->id, s->reason);
+	if (s->zero != ZERO_NONE && c->id == s->source_id)
+		return reply_err(rep, -EOWNERDEAD,
+				 "The memory of VM %s goes to a new VM once this process has exited and nobody else holds it: exit now; the old guest cannot resume.",
+				 s->vm_name);
 	if (s->state == MIG_STATE_ABORTED)
 		return reply_err(rep, -ECANCELED,
 				 "Session %llu was aborted: %s.",

@@ -47,7 +47,10 @@ static void drop_fds(struct session *s)
 		watch_del(&s->dest_proc);
 	s->dest_watched = false;
 	mig_close_fds(&s->dest_proc.fd, 1);
-	mig_close_fds(&s->source_pidfd, 1);
+	if (s->source_watched)
+		watch_del(&s->source_proc);
+	s->source_watched = false;
+	mig_close_fds(&s->source_proc.fd, 1);
 	free(s->blob);
 	s->blob = NULL;
 	s->bloblen = 0;
@@ -189,13 +192,12 @@ int session_event(struct session *s, enum fsm_event ev, int err,
 	return 0;
 }
 
-/* The worker is done with the rebind's memory. */
-void session_zeroed(struct session *s, int err)
+/* The worker is done with the rebind's memory; why it failed if err. */
+void session_zeroed(struct session *s, int err, const char *why)
 {
 	if (err) {
 		s->zero = ZERO_FAILED;
-		session_event(s, EV_ABORT, -err,
-			      "memory could not be zeroed for a rebind");
+		session_event(s, EV_ABORT, -err, why);
 		return;
 	}
 	s->zero = ZERO_DONE;
@@ -242,7 +244,8 @@ void session_peer_lost(uint64_t id)
 	list_for_each_entry_safe(s, tmp, &migrd.sessions, link) {
 		if (s->source_on && s->source_id == id) {
 			s->source_on = false;
-			if (!s->direct)
+			/* A rebind's source was told to exit: it did. */
+			if (!s->direct && s->zero == ZERO_NONE)
 				session_event(s, EV_SOURCE_LOST, ECONNRESET,
 					      "source connection lost");
 			else if (s->dest_gone)
@@ -302,7 +305,7 @@ struct session *session_recover(struct vm *vm, uint64_t id, enum mig_state state
 	s->dest_uid = uid;
 	s->dest_ino = ino;
 	s->dest_start = start;
-	s->peer_fd = s->vm_fd = s->source_pidfd = -1;
+	s->peer_fd = s->vm_fd = s->source_proc.fd = -1;
 	s->dest_proc.fd = dest_pidfd;
 	s->dest_proc.fn = recovered_dest_exited;
 	s->dest_watched = true;
@@ -336,7 +339,7 @@ struct session *session_new(struct vm *vm, const struct peer *source)
 	s->source_id = source->id;
 	s->source_on = true;
 	s->source_pid = source->pid;
-	s->source_pidfd = dup(source->pidfd);
+	s->source_proc.fd = dup(source->pidfd);
 	s->peer_fd = s->vm_fd = s->dest_proc.fd = -1;
 	s->created_ms = s->updated_ms = mig_now_ms();
 	session_set_deadline(s);
