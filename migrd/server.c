@@ -413,27 +413,6 @@ static void on_signal(struct watch *w, uint32_t events)
 	migrd.stopping = true;
 }
 
-/* A socket file nobody answers on is left over from a crash: reuse it. */
-static int claim_socket_path(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
-
-	mig_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	if (r == 0) {
-		log_err("another migrd is already serving %s", path);
-		return -EADDRINUSE;
-	}
-	if (errno == ECONNREFUSED)
-		unlink(path);
-	return 0;
-}
-
 static int lookup_group(const char *name, gid_t *gid)
 {
 	struct group *g = getgrnam(name);
@@ -448,49 +427,32 @@ static int lookup_group(const char *name, gid_t *gid)
 
 static int setup_listener(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = migrd.cfg.socket;
-	char dir[sizeof(sa.sun_path)], *slash;
-	gid_t gid;
+	gid_t gid = (gid_t)-1;
 	int fd, r;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	mig_strlcpy(dir, path, sizeof(dir));
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			log_warn("cannot create %s: %m", dir);
-	}
-	r = claim_socket_path(path);
-	if (r)
-		return r;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, migrd.cfg.socket_mode) < 0)
-		goto fail;
 	if (migrd.cfg.socket_group[0]) {
 		r = lookup_group(migrd.cfg.socket_group, &gid);
 		if (r)
-			goto fail_r;
-		if (chown(path, (uid_t)-1, gid) < 0)
-			goto fail;
+			return r;
 	}
-	if (listen(fd, 64) < 0)
-		goto fail;
+	r = sockpath_claim(migrd.cfg.socket);
+	if (r)
+		return r;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = sockpath_bind(fd, migrd.cfg.socket_mode, gid);
+	if (!r && listen(fd, 64) < 0)
+		r = -errno;
+	if (r) {
+		log_err("cannot listen on %s: %s", migrd.cfg.socket,
+			strerror(-r));
+		close(fd);
+		return r;
+	}
 	migrd.listener.fd = fd;
 	migrd.listener.fn = client_accept;
 	return watch_add(&migrd.listener, EPOLLIN);
-fail:
-	r = -errno;
-fail_r:
-	log_err("cannot listen on %s: %s", path, strerror(-r));
-	close(fd);
-	return r;
 }
 
 static int setup_signals(void)
@@ -672,10 +634,9 @@ void server_fini(void)
 	registry_fini();
 	procmon_fini();
 	worker_fini();
-	if (migrd.listener.fd >= 0) {
+	if (migrd.listener.fd >= 0)
 		close(migrd.listener.fd);
-		unlink(migrd.cfg.socket);
-	}
+	sockpath_release();
 	if (migrd.signals.fd >= 0)
 		close(migrd.signals.fd);
 	if (migrd.epfd >= 0)

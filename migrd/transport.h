@@ -63,6 +63,11 @@ void client_peer(const struct client *c, struct peer *p);
 /* fault.c: MIGRD_FAULT=before-KIND / after-KIND kills migrd there. */
 void fault_at(const char *when, Mig__Kind kind);
 
+/* sockpath.c: the socket's directory checked, locked, bound into. */
+int sockpath_claim(const char *path);
+int sockpath_bind(int fd, mode_t mode, gid_t gid);
+void sockpath_release(void);
+
 /* procmon.c */
 int procmon_init(void);
 void procmon_fini(void);
