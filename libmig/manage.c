@@ -147,12 +147,87 @@ static int query(struct mig_ctx *ctx, Mig__Request *req,
 	return r;
 }
 
-MIG_EXPORT int mig_list(struct mig_ctx *ctx, struct mig_list **list)
+/* Move page's entries to the end of acc; page is freed. */
+static int list_append(struct mig_list *acc, struct mig_list *page)
+{
+	struct mig_vm_info *v;
+	struct mig_session_info *s;
+
+	v = realloc(acc->vms, (acc->nvms + page->nvms + 1) * sizeof(*v));
+	if (v)
+		acc->vms = v;
+	s = realloc(acc->sessions,
+		    (acc->nsessions + page->nsessions + 1) * sizeof(*s));
+	if (s)
+		acc->sessions = s;
+	if (!v || !s) {
+		mig_list_free(page);
+		return -ENOMEM;
+	}
+	memcpy(v + acc->nvms, page->vms, page->nvms * sizeof(*v));
+	memcpy(s + acc->nsessions, page->sessions,
+	       page->nsessions * sizeof(*s));
+	acc->nvms += page->nvms;
+	acc->nsessions += page->nsessions;
+	/* The regions moved with the sessions: only the arrays go. */
+	page->nsessions = 0;
+	mig_list_free(page);
+	return 0;
+}
+
+/* One LIST page; *more tells whether to ask again from *page. */
+static int list_page(struct mig_ctx *ctx, Mig__ListPage *page,
+		     struct mig_list **out, bool *more)
 {
 	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Response *resp;
+	int r;
 
+	*out = NULL;
 	req.kind = MIG__KIND__LIST;
-	return query(ctx, &req, list);
+	req.page = page;
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (r)
+		return r;
+	r = list_from_wire(resp, out);
+	*more = !r && resp->next;
+	if (*more) {
+		/* A cursor that does not move would ask for ever. */
+		if (resp->next->after_vm == page->after_vm &&
+		    resp->next->after_session == page->after_session)
+			r = -EPROTO;
+		page->after_vm = resp->next->after_vm;
+		page->after_session = resp->next->after_session;
+	}
+	mig__response__free_unpacked(resp, NULL);
+	if (r && *out) {
+		mig_list_free(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+/* Page by page, as migrd sends it: any number of VMs and sessions. */
+MIG_EXPORT int mig_list(struct mig_ctx *ctx, struct mig_list **list)
+{
+	Mig__ListPage page = MIG__LIST_PAGE__INIT;
+	struct mig_list *acc = NULL, *next = NULL;
+	bool more = true;
+	int r;
+
+	page.has_after_vm = page.has_after_session = true;
+	r = list_page(ctx, &page, &acc, &more);
+	while (!r && more) {
+		r = list_page(ctx, &page, &next, &more);
+		if (!r)
+			r = list_append(acc, next);
+	}
+	if (r) {
+		mig_list_free(acc);
+		return r;
+	}
+	*list = acc;
+	return 0;
 }
 
 MIG_EXPORT int mig_show(struct mig_ctx *ctx, const char *what,

@@ -46,7 +46,8 @@ struct grant {
 };
 
 struct vm {
-	struct list_head link;
+	struct list_head link;		/* in registration order */
+	uint64_t serial;		/* that order: LIST pages by it */
 	struct watch owner;		/* owner's pidfd: readable at exit */
 	char id[MIG_ID_LEN];
 	char name[MIG_NAME_MAX];

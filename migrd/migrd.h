@@ -31,6 +31,7 @@ struct migrd {
 	struct list_head history;	/* ended, newest last */
 	unsigned int nclients, nvms, nsessions, nhistory;
 	uint64_t next_client, next_session;
+	uint64_t next_vm;		/* registration order, for LIST pages */
 	uint64_t committed, aborted, refused, rebinds;
 	uint64_t started_ms;		/* CLOCK_MONOTONIC */
 	unsigned int held_fds;

@@ -93,56 +93,115 @@ int handle_status(struct client *c, Mig__Request *req, int *fds,
 	return 0;
 }
 
-/* Open sessions first, then ended ones, oldest first. */
-static void list_sessions(Mig__SessionInfo *infos, Mig__SessionInfo **ptrs,
-			  size_t *n)
+/* One repeated entry's cost in a message: the entry, its tag, its length. */
+#define ENTRY_OVERHEAD 6
+/* What a page may fill, leaving room for the rest of the response. */
+#define PAGE_BUDGET (MIG_MSG_MAX - 1024)
+
+static int by_id(const void *a, const void *b)
+{
+	const struct session *x = *(const struct session *const *)a;
+	const struct session *y = *(const struct session *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Open and ended sessions numbered above after, by number. */
+static size_t sessions_after(uint64_t after, const struct session **out)
 {
 	struct list_head *lists[] = { &migrd.sessions, &migrd.history };
 	struct session *s;
+	size_t n = 0;
 
 	for (size_t l = 0; l < ARRAY_SIZE(lists); l++)
-		list_for_each_entry(s, lists[l], link) {
-			session_info(&infos[*n], s, NULL, NULL);
-			ptrs[*n] = &infos[*n];
-			(*n)++;
-		}
+		list_for_each_entry(s, lists[l], link)
+			if (s->id > after)
+				out[n++] = s;
+	qsort(out, n, sizeof(*out), by_id);
+	return n;
 }
 
+struct page {
+	Mig__VmInfo *vinfo;
+	Mig__VmInfo **vptr;
+	Mig__SessionInfo *sinfo;
+	Mig__SessionInfo **sptr;
+	const struct session **sorted;
+	size_t nv, ns, used;
+	bool full;
+};
+
+/* Room for one more entry of len bytes? Full from the first that is not. */
+static bool page_fits(struct page *p, size_t len)
+{
+	if (p->full || p->used + len + ENTRY_OVERHEAD > PAGE_BUDGET)
+		return !(p->full = true);
+	p->used += len + ENTRY_OVERHEAD;
+	return true;
+}
+
+static void page_fill(struct page *p, const Mig__ListPage *from,
+		      Mig__ListPage *next)
+{
+	uint64_t after_vm = from ? from->after_vm : 0;
+	uint64_t after_s = from ? from->after_session : 0;
+	size_t n;
+	struct vm *vm;
+
+	list_for_each_entry(vm, &migrd.vms, link) {
+		if (vm->serial <= after_vm)
+			continue;
+		vm_info(&p->vinfo[p->nv], vm);
+		if (!page_fits(p, mig__vm_info__get_packed_size(&p->vinfo[p->nv])))
+			break;
+		p->vptr[p->nv] = &p->vinfo[p->nv];
+		p->nv++;
+		after_vm = vm->serial;
+	}
+	n = p->full ? 0 : sessions_after(after_s, p->sorted);
+	for (size_t i = 0; i < n; i++) {
+		session_info(&p->sinfo[p->ns], p->sorted[i], NULL, NULL);
+		if (!page_fits(p, mig__session_info__get_packed_size(&p->sinfo[p->ns])))
+			break;
+		p->sptr[p->ns] = &p->sinfo[p->ns];
+		p->ns++;
+		after_s = p->sorted[i]->id;
+	}
+	mig__list_page__init(next);
+	next->has_after_vm = next->has_after_session = true;
+	next->after_vm = after_vm;
+	next->after_session = after_s;
+}
+
+/*
+ * LIST, a page at a time: as much as fits in one message, and the cursor
+ * for the next page if there is more (libmig asks until there is not).
+ */
 int handle_list(struct client *c, Mig__Request *req, int *fds,
 		unsigned int nfds, struct reply *rep)
 {
 	size_t nv = migrd.nvms, ns = migrd.nsessions + migrd.nhistory;
-	Mig__SessionInfo *sinfo, **sptr;
-	Mig__VmInfo *vinfo, **vptr;
-	struct vm *vm;
+	struct page p = { 0 };
 	char *heap;
 
-	heap = calloc(1, nv * (sizeof(*vinfo) + sizeof(*vptr)) +
-			 ns * (sizeof(*sinfo) + sizeof(*sptr)) + 1);
+	heap = calloc(1, nv * (sizeof(*p.vinfo) + sizeof(*p.vptr)) +
+			 ns * (sizeof(*p.sinfo) + sizeof(*p.sptr) +
+			       sizeof(*p.sorted)) + 1);
 	if (!heap)
 		return -ENOMEM;
-	vinfo = (Mig__VmInfo *)heap;
-	sinfo = (Mig__SessionInfo *)(vinfo + nv);
-	vptr = (Mig__VmInfo **)(sinfo + ns);
-	sptr = (Mig__SessionInfo **)(vptr + nv);
-	nv = 0;
-	list_for_each_entry(vm, &migrd.vms, link) {
-		vm_info(&vinfo[nv], vm);
-		vptr[nv] = &vinfo[nv];
-		nv++;
-	}
-	ns = 0;
-	list_sessions(sinfo, sptr, &ns);
+	p.vinfo = (Mig__VmInfo *)heap;
+	p.sinfo = (Mig__SessionInfo *)(p.vinfo + nv);
+	p.vptr = (Mig__VmInfo **)(p.sinfo + ns);
+	p.sptr = (Mig__SessionInfo **)(p.vptr + nv);
+	p.sorted = (const struct session **)(p.sptr + ns);
+	page_fill(&p, req->page, &rep->page);
 	rep->heap = heap;
-	rep->resp.n_vms = nv;
-	rep->resp.vms = vptr;
-	rep->resp.n_sessions = ns;
-	rep->resp.sessions = sptr;
-	if (mig__response__get_packed_size(&rep->resp) > MIG_MSG_MAX) {
-		rep->resp.n_vms = rep->resp.n_sessions = 0;
-		return reply_err(rep, -E2BIG,
-				 "The list is larger than one message; use show on single VMs.");
-	}
+	rep->resp.n_vms = p.nv;
+	rep->resp.vms = p.vptr;
+	rep->resp.n_sessions = p.ns;
+	rep->resp.sessions = p.sptr;
+	if (p.full)
+		rep->resp.next = &rep->page;
 	return 0;
 }
 

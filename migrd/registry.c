@@ -182,6 +182,7 @@ struct vm *vm_create(const char *name, const char *uuid, int pidfd, pid_t pid,
 	vm->registered_ms = mig_now_ms();
 	vm->owner.fd = -1;
 	vm_set_owner(vm, pidfd, pid, uid, ino);
+	vm->serial = ++migrd.next_vm;
 	list_add_tail(&vm->link, &migrd.vms);
 	migrd.nvms++;
 	return vm;

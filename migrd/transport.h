@@ -43,6 +43,7 @@ struct reply {
 	Mig__Blob blob;
 	Mig__StatusInfo status;
 	Mig__GrantReply grant;
+	Mig__ListPage page;		/* LIST: the next page's cursor */
 	void *heap;			/* freed after sending */
 };
 

@@ -194,3 +194,47 @@ Test(limits, a_hung_migrd_is_a_clear_error)
 	cr_expect_eq(mig_status(ctx, &st), 0, "a new connection is served");
 	mig_unref(ctx);
 }
+
+/*
+ * More VMs than one message holds: LIST comes in pages, and mig_list()
+ * (what migctl list uses) puts them together, every VM once, in order.
+ */
+#define MANY_VMS 3000
+
+Test(limits, list_pages_past_one_message)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Response *resp;
+	struct mig_ctx *ctx;
+	struct mig_list *l;
+	char name[32];
+	unsigned int in_order = 0;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root: registering VMs is a management operation");
+	cr_assert_eq(daemon_start(&d, NULL), 0);
+	ctx = mig_new();
+	cr_assert_eq(mig_connect(ctx, d.sock), 0);
+	for (int i = 0; i < MANY_VMS; i++) {
+		snprintf(name, sizeof(name), "vm-%d", i);
+		cr_assert_eq(mig_register(ctx, name, NULL, getpid(), -1, NULL),
+			     0, "%s: %s", name, mig_last_error(ctx));
+	}
+	/* One raw LIST: a first page only, with where to go on from. */
+	req.kind = MIG__KIND__LIST;
+	cr_assert_eq(mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL), 0);
+	cr_expect_lt(resp->n_vms, MANY_VMS, "all %zu VMs in one message?",
+		     resp->n_vms);
+	cr_expect_not_null(resp->next, "a cursor for the next page");
+	mig__response__free_unpacked(resp, NULL);
+	cr_assert_eq(mig_list(ctx, &l), 0, "%s", mig_last_error(ctx));
+	cr_expect_eq(l->nvms, MANY_VMS);
+	for (unsigned int i = 0; i < l->nvms; i++) {
+		snprintf(name, sizeof(name), "vm-%u", i);
+		in_order += !strcmp(l->vms[i].name, name);
+	}
+	cr_expect_eq(in_order, MANY_VMS, "%u of %u VMs where they belong",
+		     in_order, MANY_VMS);
+	mig_list_free(l);
+	mig_unref(ctx);
+}
