@@ -171,6 +171,11 @@ struct session *session_new(struct vm *vm, const struct peer *source);
 void session_claimed_by(struct session *s, const struct peer *dest);
 unsigned int sessions_of(uint64_t peer_id);
 /* Keep fd in *slot (counted in held_fds), or hand it out of there. */
+/* memfd seals: none against writing, at offer and at hand-out. */
+int region_check_seals(int fd, enum mig_region_kind kind, struct why *w,
+		       unsigned int i);
+void session_seal_regions(struct session *s);
+int session_regions_intact(const struct session *s, struct why *w);
 void session_keep_fd(int *slot, int fd);
 int session_hand_fd(int *slot);
 void session_set_deadline(struct session *s);

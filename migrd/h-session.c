@@ -39,6 +39,7 @@ static int check_region(const Mig__Region *r, const int *fds,
 {
 	struct mig_fd_info fi;
 	enum mig_fd_kind want;
+	struct why why;
 
 	if (!r->has_kind || (r->kind != MIG__REGION_KIND__GMEM &&
 			     r->kind != MIG__REGION_KIND__MEMFD))
@@ -70,6 +71,9 @@ static int check_region(const Mig__Region *r, const int *fds,
 	if (r->offset + r->size > fi.size)
 		return reply_err(rep, -EINVAL,
 				 "Region %u reaches past the end of its fd.", i);
+	if (region_check_seals(fds[r->fd], (enum mig_region_kind)r->kind,
+			       &why, i))
+		return reply_why(rep, -EBADF, &why);
 	return 0;
 }
 
@@ -179,6 +183,7 @@ int handle_offer(struct client *c, Mig__Request *req, int *fds,
 	if (!s)
 		return -ENOMEM;
 	take_regions(s, o, fds);
+	session_seal_regions(s);
 	log_info("session %llu: VM %s offered by pid %d, %u regions, %llu bytes",
 		 (unsigned long long)s->id, vm->name, c->cred.pid, s->nregions,
 		 (unsigned long long)s->mem_bytes);
@@ -272,11 +277,26 @@ static void decide_claim(struct client *c, struct session *s,
 		 verdict_name(d->verdict), d->why);
 }
 
+/* The source changed its memory after the offer: nobody can use it. */
+static int source_broke_it(struct session *s, const struct why *w,
+			   struct reply *rep)
+{
+	char why[sizeof(w->msg) + 64];
+
+	snprintf(why, sizeof(why), "the source changed its memory after the offer: %s",
+		 w->msg);
+	reply_err(rep, -EBADF, "Session %llu cannot be handed over: %s",
+		  (unsigned long long)s->id, why);
+	session_event(s, EV_ABORT, EBADF, why);
+	return -EBADF;
+}
+
 int handle_claim(struct client *c, Mig__Request *req, int *fds,
 		 unsigned int nfds, struct reply *rep)
 {
 	const Mig__Claim *cl = req->claim;
 	const struct grant *g;
+	struct why why;
 	struct decision d;
 	struct session *s;
 	struct peer me;
@@ -301,6 +321,8 @@ int handle_claim(struct client *c, Mig__Request *req, int *fds,
 		return reply_err(rep, -EBUSY,
 				 "Session %llu was already claimed by pid %d.",
 				 (unsigned long long)s->id, s->dest_pid);
+	if (d.verdict == VERDICT_AS_IS && session_regions_intact(s, &why))
+		return source_broke_it(s, &why, rep);
 	if (d.verdict == VERDICT_AS_IS && socketpair(AF_UNIX, SOCK_SEQPACKET |
 			SOCK_CLOEXEC, 0, channel) < 0)
 		return reply_err(rep, -errno,

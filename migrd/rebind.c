@@ -33,14 +33,18 @@ struct zero_job {
 	int fds[MIG_REGIONS_MAX];
 	bool memfd[MIG_REGIONS_MAX];
 	int fresh[MIG_REGIONS_MAX];	/* memfd: the replacement */
+	uint64_t need[MIG_REGIONS_MAX];	/* its size: the region's end */
 	int err;
 	unsigned int failed;		/* the region that could not be */
 	struct holder holder;		/* -EBUSY: who still has it */
 	uint64_t ms;
 };
 
-/* An empty memfd like fd: same size, same page size, cannot shrink. */
-static int fresh_memfd(int fd)
+/*
+ * An empty memfd like fd: the size the region needs (whatever the source
+ * did to its own since), the same page size, sealed against shrinking.
+ */
+static int fresh_memfd(int fd, uint64_t need)
 {
 	unsigned int flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
 	struct statfs sfs;
@@ -56,7 +60,7 @@ static int fresh_memfd(int fd)
 	nfd = memfd_create("migrd-rebind", flags);
 	if (nfd < 0)
 		return -errno;
-	if (ftruncate(nfd, st.st_size) < 0 ||
+	if (ftruncate(nfd, (off_t)need) < 0 ||
 	    fcntl(nfd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
 		int r = -errno;
 
@@ -92,7 +96,7 @@ static void zero_work(struct job *j)
 	for (unsigned int i = 0; i < z->n && !z->err; i++) {
 		z->failed = i;
 		if (z->memfd[i]) {
-			z->fresh[i] = fresh_memfd(z->fds[i]);
+			z->fresh[i] = fresh_memfd(z->fds[i], z->need[i]);
 			z->err = z->fresh[i] < 0 ? z->fresh[i] : 0;
 		} else {
 			z->err = mig_gmem_zero(z->fds[i]);
@@ -174,6 +178,7 @@ static int zero_start(struct session *s)
 	for (unsigned int i = 0; i < s->nregions; i++) {
 		z->fresh[i] = -1;
 		z->memfd[i] = s->regions[i].kind == MIG_REGION_MEMFD;
+		z->need[i] = s->regions[i].offset + s->regions[i].size;
 		z->fds[i] = fcntl(s->regions[i].fd, F_DUPFD_CLOEXEC, 0);
 		if (z->fds[i] < 0) {
 			r = -errno;

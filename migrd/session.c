@@ -6,10 +6,12 @@
  * source keeps its own fds throughout, so no failure here loses memory.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "domain.h"
@@ -373,6 +375,59 @@ unsigned int sessions_of(uint64_t id)
 		n += (s->source_on && s->source_id == id) ||
 		     (s->dest_on && s->dest_id == id);
 	return n;
+}
+
+/* A memfd sealed against writing cannot be a guest's RAM elsewhere. */
+#define SEALS_UNWRITABLE (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)
+
+int region_check_seals(int fd, enum mig_region_kind kind, struct why *w,
+		       unsigned int i)
+{
+	int seals;
+
+	if (kind != MIG_REGION_MEMFD)
+		return 0;
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals >= 0 && (seals & SEALS_UNWRITABLE))
+		return why_fail(w, -EBADF,
+				"Region %u: its memfd is sealed against writing; a successor could not map it writable.",
+				i);
+	return 0;
+}
+
+/*
+ * Offered memfds are sealed against shrinking, so a source cannot pull
+ * the pages from under its successor (SIGBUS). Where the memfd does not
+ * allow it, session_regions_intact() at hand-out is what stands.
+ */
+void session_seal_regions(struct session *s)
+{
+	for (unsigned int i = 0; i < s->nregions; i++)
+		if (s->regions[i].kind == MIG_REGION_MEMFD &&
+		    fcntl(s->regions[i].fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0)
+			log_debug("session %llu: region %u cannot be sealed: %m",
+				  (unsigned long long)s->id, i);
+}
+
+/* At hand-out: every region still as large and as writable as offered. */
+int session_regions_intact(const struct session *s, struct why *w)
+{
+	for (unsigned int i = 0; i < s->nregions; i++) {
+		const struct mig_region *r = &s->regions[i];
+		struct stat st;
+		int e;
+
+		if (fstat(r->fd, &st) < 0)
+			return why_fail(w, -errno, "Region %u: %m.", i);
+		if ((uint64_t)st.st_size < r->offset + r->size)
+			return why_fail(w, -EBADF,
+					"Region %u shrank to %llu bytes after the offer.",
+					i, (unsigned long long)st.st_size);
+		e = region_check_seals(r->fd, r->kind, w, i);
+		if (e)
+			return e;
+	}
+	return 0;
 }
 
 void session_keep_fd(int *slot, int fd)

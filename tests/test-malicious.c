@@ -464,6 +464,113 @@ Test(malicious, offers_of_the_wrong_fds)
 	mig_unref(c);
 }
 
+/* A memfd of SZ holding the secret, optionally sealable. */
+static int secret_memfd(bool sealable)
+{
+	int fd = memfd_create("ram", MFD_CLOEXEC |
+			      (sealable ? MFD_ALLOW_SEALING : 0));
+	void *p;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, SZ), 0);
+	p = map_fd(fd, SZ);
+	cr_assert_not_null(p);
+	fill_pattern(p, SZ, SECRET);
+	munmap(p, SZ);
+	return fd;
+}
+
+static void expect_secret(int fd)
+{
+	void *p = map_fd(fd, SZ);
+
+	cr_assert_not_null(p);
+	cr_expect(check_pattern(p, SZ, SECRET), "the secret is intact");
+	munmap(p, SZ);
+}
+
+static int offer_memfd(struct mig_ctx *c, int fd, uint64_t *sid)
+{
+	struct mig_region r = gmem_region(fd, SZ);
+
+	r.kind = MIG_REGION_MEMFD;
+	return mig_offer(c, "victim", &r, 1, -1, sid);
+}
+
+/* 7b. A memfd its successor could not map writable is refused at once. */
+Test(malicious, memfds_sealed_against_writing)
+{
+	struct mig_ctx *c = connect_as_owner(&d, "victim");
+	const int seals[] = { F_SEAL_WRITE, F_SEAL_FUTURE_WRITE };
+	uint64_t sid;
+
+	for (size_t i = 0; i < sizeof(seals) / sizeof(*seals); i++) {
+		int fd = secret_memfd(true);
+
+		cr_assert_eq(fcntl(fd, F_ADD_SEALS, seals[i]), 0);
+		cr_expect_eq(offer_memfd(c, fd, &sid), -EBADF, "seal %#x",
+			     seals[i]);
+		cr_expect(strstr(mig_last_error(c), "sealed against writing"),
+			  "%s", mig_last_error(c));
+		close(fd);
+	}
+	cr_expect_eq(offer_memfd(c, secret_memfd(true), &sid), 0,
+		     "an unsealed memfd: %s", mig_last_error(c));
+	mig_unref(c);
+}
+
+/*
+ * 7c. What the source does to its memfd after the offer: migrd seals it
+ * against shrinking where it can, and checks again at hand-out where it
+ * cannot; a successor never gets an fd shorter than its region.
+ */
+static void claim_after(struct mig_ctx *c, uint64_t sid, int expect,
+			const char *why)
+{
+	struct mig_ctx *dest = connect_as_owner(&d, NULL);
+	struct mig_handoff *h = NULL;
+	struct stat st;
+	int r = claim_successor(&d, dest, "victim", sid, &h);
+
+	cr_expect_eq(r, expect, "claim: %s", mig_last_error(dest));
+	if (expect) {
+		cr_expect_null(h, "nothing handed out");
+		cr_expect(strstr(mig_last_error(dest), why), "%s",
+			  mig_last_error(dest));
+	} else {
+		cr_assert_eq(fstat(h->regions[0].fd, &st), 0);
+		cr_expect_eq(st.st_size, SZ, "the whole region");
+		expect_secret(h->regions[0].fd);
+	}
+	mig_handoff_free(h);
+	mig_unref(dest);
+	/* Refused, or its destination gone: either way the session ends. */
+	cr_expect_eq(mig_wait(c, sid, MIG_STATE_COMMITTED, NULL), -ECANCELED,
+		     "the session is over");
+}
+
+Test(malicious, memfds_changed_after_the_offer)
+{
+	struct mig_ctx *c = connect_as_owner(&d, "victim");
+	int sealable = secret_memfd(true), plain = secret_memfd(false);
+	uint64_t sid;
+
+	/* Sealable: migrd sealed it; the shrink fails, the claim works. */
+	cr_assert_eq(offer_memfd(c, sealable, &sid), 0);
+	cr_expect(fcntl(sealable, F_GET_SEALS) & F_SEAL_SHRINK);
+	cr_expect_eq(ftruncate(sealable, 0), -1, "the source cannot shrink it");
+	claim_after(c, sid, 0, NULL);
+	/* Sealed against writing after the offer: refused at hand-out. */
+	cr_assert_eq(offer_memfd(c, sealable, &sid), 0);
+	cr_assert_eq(fcntl(sealable, F_ADD_SEALS, F_SEAL_FUTURE_WRITE), 0);
+	claim_after(c, sid, -EBADF, "sealed against writing");
+	/* Not sealable: shrunk to 0 after the offer, refused at hand-out. */
+	cr_assert_eq(offer_memfd(c, plain, &sid), 0);
+	cr_assert_eq(ftruncate(plain, 0), 0);
+	claim_after(c, sid, -EBADF, "shrank to 0 bytes after the offer");
+	mig_unref(c);
+}
+
 /* 8a. An unregistered VM cannot be offered by its former owner. */
 Test(malicious, unregistered_owner_loses_rights)
 {
