@@ -67,34 +67,3 @@ MIG_EXPORT int mig_grant_rebind(struct mig_ctx *ctx, const char *vm,
 	}
 	return grant(ctx, &g, out);
 }
-
-MIG_EXPORT void mig_token_format(const uint8_t bytes[MIG_TOKEN_LEN],
-				 char hex[MIG_TOKEN_HEX])
-{
-	mig_hex(hex, bytes, MIG_TOKEN_LEN);
-}
-
-static int nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-MIG_EXPORT int mig_token_parse(const char *hex, uint8_t bytes[MIG_TOKEN_LEN])
-{
-	if (!hex || strlen(hex) != 2 * MIG_TOKEN_LEN)
-		return -EINVAL;
-	for (int i = 0; i < MIG_TOKEN_LEN; i++) {
-		int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		bytes[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}

@@ -268,6 +268,24 @@ void mig_token_format(const uint8_t bytes[MIG_TOKEN_LEN],
 /** mig_token_parse() - the reverse; -EINVAL unless exactly 64 hex digits. */
 int mig_token_parse(const char *hex, uint8_t bytes[MIG_TOKEN_LEN]);
 
+/**
+ * mig_token_pipe() - for a launcher: the read end of a pipe that holds
+ * the token (close-on-exec; the child clears that and names the fd in
+ * MIG_TOKEN_FD). Nothing of the token is left in either process's
+ * environment or command line.
+ * Returns: the fd, or a negative errno.
+ */
+int mig_token_pipe(const uint8_t bytes[MIG_TOKEN_LEN]);
+
+/**
+ * mig_token_take() - for the new VMM: its claim token, from the fd named
+ * by MIG_TOKEN_FD (read, then closed) or else from MIG_TOKEN (whose value
+ * is then overwritten where it lives, so /proc/PID/environ no longer
+ * shows it); both variables are removed. Call it once, early.
+ * Returns: 0; -ENOENT if neither is set; -EINVAL if malformed.
+ */
+int mig_token_take(uint8_t bytes[MIG_TOKEN_LEN]);
+
 /* ---- the handoff ------------------------------------------------------- */
 
 /**

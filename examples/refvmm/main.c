@@ -45,7 +45,8 @@ static void usage(FILE *f)
 		"Run a KVM guest whose memory can be handed to a new VMM via migrd.\n\n"
 		"  -n, --name NAME      the VM's name, as registered with migrd\n"
 		"  -t, --take NAME      become the new VMM of a running NAME, with the\n"
-		"                       token of 'migctl grant NAME' in $MIG_TOKEN\n"
+		"                       token of 'migctl grant NAME' in a pipe named by\n"
+		"                       $MIG_TOKEN_FD, or in $MIG_TOKEN (wiped when read)\n"
 		"  -m, --mem SIZE       guest memory, 2M to 16G in steps of 2M (default 1G)\n"
 		"  -r, --ram KIND       gmem (default) or memfd\n"
 		"  -S, --strategy S     how to take the memory (default auto)\n"
@@ -155,13 +156,13 @@ static int take(struct vmm *v, const struct opts *o, struct mig_ctx *ctx)
 	uint8_t token[MIG_TOKEN_LEN];
 	int r;
 
-	if (mig_token_parse(getenv("MIG_TOKEN"), token)) {
-		fprintf(stderr, "refvmm: --take needs the token of 'migctl grant %s' (64 hex digits) in MIG_TOKEN.\n",
+	/* Read once and wiped: nothing we start inherits it, and
+	 * /proc/PID/environ does not show it. */
+	if (mig_token_take(token)) {
+		fprintf(stderr, "refvmm: --take needs the token of 'migctl grant %s' (64 hex digits) in a pipe named by MIG_TOKEN_FD, or in MIG_TOKEN.\n",
 			o->take);
 		return -EINVAL;
 	}
-	/* Nothing we start later inherits it. */
-	unsetenv("MIG_TOKEN");
 	r = mig_connect(ctx, o->socket);
 	if (r) {
 		fprintf(stderr, "refvmm: cannot reach migrd: %s\n", strerror(-r));
