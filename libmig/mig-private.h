@@ -68,6 +68,7 @@ int mig_parse_u64(const char *s, uint64_t *out);
 int mig_pidfd_open(pid_t pid);
 int mig_pidfd_ino(int pidfd, uint64_t *ino);
 int mig_pid_start(pid_t pid, uint64_t *start);
+int mig_pid_uid(pid_t pid, uid_t *uid);
 /* 0 once fd is readable, -ETIMEDOUT after timeout_ms (< 0: never). */
 int mig_wait_readable(int fd, int timeout_ms);
 

@@ -181,3 +181,28 @@ int mig_pid_start(pid_t pid, uint64_t *start)
 	*start = v;
 	return 0;
 }
+
+/*
+ * The real uid a process runs as, from /proc/PID/status: the owner of
+ * /proc/PID itself is root for a non-dumpable process, whoever runs it.
+ */
+int mig_pid_uid(pid_t pid, uid_t *uid)
+{
+	char path[64], line[256];
+	unsigned long v;
+	int r = -EINVAL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %lu", &v) == 1) {
+			*uid = (uid_t)v;
+			r = 0;
+			break;
+		}
+	fclose(f);
+	return r;
+}

@@ -38,15 +38,13 @@ static int pidfd_pid(int pidfd, pid_t *pid)
 }
 
 /*
- * Pin the owner: a pidfd (passed, or opened from the pid), its uid from
- * /proc, and a liveness check after reading the uid, so the uid is known
+ * Pin the owner: a pidfd (passed, or opened from the pid), its real uid
+ * from /proc/PID/status, and a liveness check after reading the uid, so the uid is known
  * to belong to the process the pidfd holds.
  */
 static int pin_owner(Mig__Register *reg, int *fds, pid_t *pid, uid_t *uid,
 		     int *pidfd)
 {
-	char path[32];
-	struct stat st;
 	int r;
 
 	if (reg->has_owner_pidfd) {
@@ -63,15 +61,14 @@ static int pin_owner(Mig__Register *reg, int *fds, pid_t *pid, uid_t *uid,
 		if (*pidfd < 0)
 			return *pidfd;
 	}
-	snprintf(path, sizeof(path), "/proc/%d", *pid);
-	r = stat(path, &st) < 0 ? -errno : 0;
+	/* Read, then checked to be still the pinned process's. */
+	r = mig_pid_uid(*pid, uid);
 	if (!r && syscall(SYS_pidfd_send_signal, *pidfd, 0, NULL, 0) < 0)
 		r = -errno;
 	if (r) {
 		close(*pidfd);
-		return r == -ENOENT ? -ESRCH : r;
+		return r;
 	}
-	*uid = st.st_uid;
 	return 0;
 }
 
@@ -98,8 +95,8 @@ int handle_register(struct client *c, Mig__Request *req, int *fds,
 	struct vm *vm;
 	int r, pidfd;
 	uint64_t ino;
-	pid_t pid;
-	uid_t uid;
+	pid_t pid = 0;
+	uid_t uid = 0;
 
 	r = check_register(reg, rep);
 	if (r)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -705,5 +706,55 @@ Test(malicious, pid_reuse_inherits_nothing)
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 42,
 		  "pid %d again could not offer the dead owner's VM", owner);
 	cr_expect(wait_unregistered(m, "victim"));
+	mig_unref(m);
+}
+
+/*
+ * 9. The owner's uid is the user it runs as, also when it is not
+ * dumpable (then /proc/PID belongs to root, which made it uid 0, an
+ * owner root's rights).
+ */
+static pid_t nobody_process(bool dumpable, int go)
+{
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	if (setgid(NOBODY) || setuid(NOBODY))
+		_exit(2);
+	prctl(PR_SET_DUMPABLE, dumpable ? 1 : 0);
+	if (write(go, "x", 1) != 1)
+		_exit(3);
+	for (;;)
+		pause();
+}
+
+Test(malicious, a_non_dumpable_owner_keeps_its_uid)
+{
+	struct mig_ctx *m = connect_as_owner(&d, NULL);
+	const bool dumpable[] = { true, false };
+
+	for (int i = 0; i < 2; i++) {
+		struct mig_list *l;
+		char name[16];
+		int sp[2];
+		pid_t pid;
+		char c;
+
+		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+		pid = nobody_process(dumpable[i], sp[1]);
+		cr_assert_eq(read(sp[0], &c, 1), 1);
+		snprintf(name, sizeof(name), "nobody%d", i);
+		cr_assert_eq(mig_register(m, name, NULL, pid, -1, NULL), 0);
+		cr_assert_eq(mig_show(m, name, &l), 0);
+		cr_expect_eq(l->vms[0].owner_uid, NOBODY,
+			     "%s owner: uid %u", dumpable[i] ? "a dumpable" :
+			     "a non-dumpable", l->vms[0].owner_uid);
+		mig_list_free(l);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(sp[0]);
+		close(sp[1]);
+	}
 	mig_unref(m);
 }
