@@ -57,13 +57,45 @@ expect "by UUID: the guest's verdict" has "$dir/upvm.2" 'verdict=ok'
 pid=$(sed -n 's/.*"vmm_pid":\([0-9]*\).*/\1/p' "$dir/up.2")
 expect "by UUID: old VMM exited" wait_for 30 gone "$old"
 
+# ---- 1b. the log, a wrapper COMMAND, the token ----
+old=$pid
+"$MIGCTL" upgrade --connect "$uri" upvm -- "$REFVMM" --take upvm >"$dir/up.9" 2>&1
+expect "no --log: exit 0" test $? = 0
+plog=$(sed -n 's/^log: //p' "$dir/up.9")
+expect "no --log: a private log" sh -c "test \"\$(stat -c %a \"\$(dirname '$plog')\")\" = 700"
+expect "no --log: the VMM's output is there" has "$plog" 'verdict=ok'
+rm -rf "$(dirname "$plog")"
+pid=$(vmm_pid 9)
+expect "no --log: old VMM exited" wait_for 30 gone "$old"
+old=$pid
+"$MIGCTL" upgrade --connect "$uri" --log "$dir/upvm.7" upvm -- \
+	sh -c '"$0" --take upvm --verbose; echo wrapper done' "$REFVMM" \
+	>"$dir/up.7" 2>&1
+expect "through a wrapper: exit 0" test $? = 0
+expect "through a wrapper: the guest's verdict" has "$dir/upvm.7" 'verdict=ok'
+pid=$(vmm_pid 7)
+expect "through a wrapper: the VMM, not the wrapper, is named" \
+	sh -c "tr '\\0' ' ' </proc/${pid:-0}/cmdline | grep -q -- '--take upvm'"
+expect "through a wrapper: old VMM exited" wait_for 30 gone "$old"
+expect "the token is nowhere in the new VMM's environment" \
+	sh -c "! tr '\\0' '\\n' </proc/${pid:-0}/environ | grep -q '^MIG_TOKEN='"
+echo precious >"$dir/target"
+ln -s "$dir/target" "$dir/evil.log"
+"$MIGCTL" upgrade --connect "$uri" --log "$dir/evil.log" upvm -- \
+	"$REFVMM" --take upvm >"$dir/up.8" 2>&1
+expect "a symlinked log: exit 1" test $? = 1
+expect "a symlinked log: says so" has "$dir/up.8" "cannot open the VMM's log"
+expect "a symlinked log: its target untouched" grep -q precious "$dir/target"
+expect "a symlinked log: the guest stays" kill -0 "$pid"
+expect "a symlinked log: no session opened" test "$(held_fds)" = 0
+
 # ---- 2. the domain stops mid-way: the guest stays in the source ----
-count=$(reports "$dir/upvm.2")
+count=$(reports "$dir/upvm.7")
 MIGCTL_TEST_STOP_DOMAIN_AFTER_CLAIM=1 REFVMM_STOP_AT=dest-claimed upgrade 3 upvm
 expect "domain stopped: exit 5" test $rc = 5
 expect "domain stopped: says why" has "$dir/up.3" 'called off: the domain stopped'
 expect "domain stopped: source still runs" kill -0 "$pid"
-expect "domain stopped: its guest runs on" wait_for 60 more_reports "$dir/upvm.2" "$count"
+expect "domain stopped: its guest runs on" wait_for 60 more_reports "$dir/upvm.7" "$count"
 expect "domain stopped: migrd holds no fds" test "$(held_fds)" = 0
 expect "domain stopped: the session was aborted" sh -c \
 	"'$MIGCTL' list | grep -q 'aborted.*the domain stopped'"

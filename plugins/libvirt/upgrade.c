@@ -3,7 +3,7 @@
  * migctl upgrade: the libvirt side of a live upgrade. libvirt says which
  * domain this is and whether it still runs; migrd says who owns its
  * memory and issues the successor token; the new VMM is started with the
- * token in its environment. The domain's lifecycle events are watched
+ * token in a pipe (MIG_TOKEN_FD), never in its environment. The domain's lifecycle events are watched
  * throughout: if it stops or crashes before the commit, the session is
  * aborted and the new VMM killed, so the guest stays where it was. The
  * result goes into the domain's metadata, in a namespace of our own.
@@ -41,7 +41,9 @@ struct run {
 	atomic_bool stopped;		/* lifecycle: stopped or crashed */
 	atomic_bool quit;
 	pthread_t loop;
-	pid_t child;
+	pid_t child;			/* COMMAND, until it exits */
+	pid_t leader;			/* its session and process group */
+	pid_t vmm;			/* the VM's owner after the commit */
 	char strategy[16];
 	uint64_t downtime_us;
 	double total_ms;
@@ -159,30 +161,140 @@ static int open_domain(const struct opts *o, struct run *r)
 	return 0;
 }
 
-/* The new VMM: its own session, the token in its environment only. */
-static int start_vmm(const struct opts *o, const struct mig_token *t,
-		     const char *log, struct run *r)
+/* COMMAND's path, looked up before fork: the child only calls execve. */
+static int resolve(const char *cmd, char *out, size_t len)
 {
-	char hex[MIG_TOKEN_HEX];
+	const char *path = getenv("PATH");
+	char *dirs, *dir, *save = NULL;
+	int r = -ENOENT;
 
-	mig_token_format(t->bytes, hex);
+	if (strchr(cmd, '/')) {
+		snprintf(out, len, "%s", cmd);
+		return 0;
+	}
+	dirs = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
+	if (!dirs)
+		return -ENOMEM;
+	for (dir = strtok_r(dirs, ":", &save); dir;
+	     dir = strtok_r(NULL, ":", &save)) {
+		snprintf(out, len, "%s/%s", *dir ? dir : ".", cmd);
+		if (access(out, X_OK) == 0) {
+			r = 0;
+			break;
+		}
+	}
+	free(dirs);
+	return r;
+}
+
+/*
+ * The new VMM's environment, made before fork (a threaded process may
+ * not allocate after it): ours without any token, plus MIG_TOKEN_FD
+ * naming the pipe the token waits in.
+ */
+static char **vmm_env(int token_fd)
+{
+	extern char **environ;
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "MIG_TOKEN=", 10) &&
+		    strncmp(environ[i], "MIG_TOKEN_FD=", 13))
+			env[k++] = environ[i];
+	if (asprintf(&env[k], "MIG_TOKEN_FD=%d", token_fd) < 0) {
+		free(env);
+		return NULL;
+	}
+	return env;
+}
+
+static void free_env(char **env)
+{
+	size_t n = 0;
+
+	if (!env)
+		return;
+	while (env[n + 1])
+		n++;
+	free(env[n]);		/* ours: MIG_TOKEN_FD, always last */
+	free(env);
+}
+
+/*
+ * The VMM's log: the file --log names (never through a symlink), or one
+ * in a new private directory; opened here, so that a bad path is a clear
+ * error rather than a VMM that silently never starts.
+ */
+static int open_log(const struct opts *o, char *log, size_t len)
+{
+	char dir[] = "/tmp/migctl-upgrade.XXXXXX";
+	int fd;
+
+	if (o->log) {
+		snprintf(log, len, "%s", o->log);
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+			  O_CLOEXEC, 0600);
+	} else if (!mkdtemp(dir)) {
+		fd = -1;
+		snprintf(log, len, "%s", dir);
+	} else {
+		snprintf(log, len, "%s/vmm.log", dir);
+		fd = open(log, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+			  O_CLOEXEC, 0600);
+	}
+	if (fd < 0)
+		fprintf(stderr, "migctl: cannot open the VMM's log %s: %s\n",
+			log, strerror(errno));
+	return fd;
+}
+
+/*
+ * The new VMM, in a session (and process group) of its own: the token in
+ * a pipe, its output in the log. Everything is prepared before fork.
+ */
+static int start_vmm(const struct opts *o, const struct mig_token *t,
+		     int log_fd, struct run *r)
+{
+	char path[4096];
+	char **env = NULL;
+	int token_fd, e;
+
+	e = resolve(o->cmd[0], path, sizeof(path));
+	if (e) {
+		fprintf(stderr, "migctl: cannot find %s: %s\n", o->cmd[0],
+			strerror(-e));
+		return e;
+	}
+	token_fd = mig_token_pipe(t->bytes);
+	if (token_fd < 0 || !(env = vmm_env(token_fd))) {
+		fprintf(stderr, "migctl: cannot pass the token: %s\n",
+			strerror(token_fd < 0 ? -token_fd : ENOMEM));
+		if (token_fd >= 0)
+			close(token_fd);
+		return -EIO;
+	}
 	r->child = fork();
-	if (r->child < 0)
-		return -errno;
 	if (r->child == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
 		setsid();
-		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 ||
-		    setenv("MIG_TOKEN", hex, 1))
+		if (dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 ||
+		    fcntl(token_fd, F_SETFD, 0) < 0)
 			_exit(127);
-		execvp(o->cmd[0], o->cmd);
-		fprintf(stderr, "migctl: cannot run %s: %s\n", o->cmd[0],
-			strerror(errno));
+		execve(path, o->cmd, env);
 		_exit(127);
 	}
-	explicit_bzero(hex, sizeof(hex));
-	return 0;
+	e = r->child < 0 ? -errno : 0;
+	close(token_fd);
+	free_env(env);
+	if (e)
+		fprintf(stderr, "migctl: cannot start %s: %s\n", o->cmd[0],
+			strerror(-e));
+	return e;
 }
 
 /* What the VMM said about its upgrade, if it speaks refvmm's dialect. */
@@ -202,6 +314,43 @@ static void read_report(const char *log, struct run *r)
 
 enum outcome { WAITING, COMMITTED, FAILED, STOPPED };
 
+/* Field (1-based, after the command) of /proc/PID/stat, or -1. */
+static long stat_field(pid_t pid, int field)
+{
+	char path[64], buf[1024], *p;
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	for (int i = 2; p && i < field; i++)
+		p = strchr(p + 1, ' ');
+	if (p && sscanf(p + 1, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/*
+ * Is the VM's new owner the VMM we started? It is, or descends from it,
+ * or at least lives in the session we made for it: COMMAND may be a
+ * wrapper that forks the real VMM, or one that exits after starting it.
+ */
+static bool ours(pid_t owner, pid_t leader)
+{
+	pid_t p = owner;
+
+	for (int depth = 0; p > 1 && depth < 16; depth++) {
+		if (p == leader)
+			return true;
+		p = (pid_t)stat_field(p, 4);		/* ppid */
+	}
+	return stat_field(owner, 6) == leader;		/* session */
+}
+
 static enum outcome progress(struct mig_ctx *ctx, struct run *r,
 			     unsigned int upgrades_before)
 {
@@ -213,12 +362,18 @@ static enum outcome progress(struct mig_ctx *ctx, struct run *r,
 		return STOPPED;
 	if (mig_show(ctx, r->uuid, &l) == 0 && l->nvms &&
 	    l->vms[0].upgrades > upgrades_before &&
-	    l->vms[0].owner_pid == r->child)
+	    ours(l->vms[0].owner_pid, r->leader)) {
+		r->vmm = l->vms[0].owner_pid;
 		out = COMMITTED;
+	}
 	mig_list_free(l);
-	if (out == WAITING && waitpid(r->child, &status, WNOHANG) == r->child) {
+	/* A COMMAND that fails is the end; one that exits 0 may have left
+	 * the VMM running (a wrapper): wait on for the commit then. */
+	if (out == WAITING && r->child > 0 &&
+	    waitpid(r->child, &status, WNOHANG) == r->child) {
 		r->child = 0;
-		out = FAILED;
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			out = FAILED;
 	}
 	return out;
 }
@@ -268,10 +423,11 @@ static void call_off(struct mig_ctx *ctx, struct run *r, const char *why)
 	if (mig_show(ctx, r->uuid, &l) == 0 && l->nvms && l->vms[0].session)
 		mig_abort(ctx, l->vms[0].session, why);
 	mig_list_free(l);
-	if (r->child > 0) {
-		kill(r->child, SIGKILL);
+	/* Its whole process group: a wrapper's VMM too. */
+	if (r->leader > 0)
+		kill(-r->leader, SIGKILL);
+	if (r->child > 0)
 		waitpid(r->child, NULL, 0);
-	}
 }
 
 static int record(struct run *r, unsigned int count, char *out, size_t len)
@@ -287,7 +443,7 @@ static int record(struct run *r, unsigned int count, char *out, size_t len)
 		 "<upgrade count='%u' strategy='%s' downtime_us='%" PRIu64
 		 "' total_ms='%.3f' time='%s' vmm_pid='%d'/>", count,
 		 r->strategy[0] ? r->strategy : "unknown", r->downtime_us,
-		 r->total_ms, when, r->child);
+		 r->total_ms, when, r->vmm);
 	if (virDomainSetMetadata(r->dom, VIR_DOMAIN_METADATA_ELEMENT, xml,
 				 UPGRADE_NS_KEY, UPGRADE_NS_URI,
 				 VIR_DOMAIN_AFFECT_LIVE) < 0)
@@ -350,24 +506,34 @@ int migctl_upgrade(struct mig_ctx *ctx, int argc, char **argv, bool json)
 	struct mig_token t;
 	char log[4096], meta[1024];
 	enum outcome out;
-	int e;
+	int e, log_fd;
 
 	if (parse(argc, argv, &o)) {
 		fprintf(stderr, "migctl: upgrade needs [--connect URI] [--signal USR1|USR2|none] [--timeout S] [--log FILE] DOMAIN -- COMMAND [ARG]...\n");
 		return 2;
 	}
 	e = open_domain(&o, &r);
+	/* Before the source is told anything: a bad log path changes nothing. */
+	log_fd = e ? -1 : open_log(&o, log, sizeof(log));
+	if (!e && log_fd < 0)
+		e = 1;
 	if (!e)
 		e = prepare(ctx, &o, &r, &t, &vm);
 	if (e) {
+		if (log_fd >= 0)
+			close(log_fd);
 		finish(&r);
 		return e;
 	}
-	snprintf(log, sizeof(log), "%s", o.log ? o.log : "/tmp/migctl-upgrade.log");
-	if (start_vmm(&o, &t, log, &r)) {
+	if (start_vmm(&o, &t, log_fd, &r)) {
+		explicit_bzero(&t, sizeof(t));
+		call_off(ctx, &r, "the new VMM could not be started");
+		close(log_fd);
 		finish(&r);
 		return 1;
 	}
+	close(log_fd);
+	r.leader = r.child;
 	explicit_bzero(&t, sizeof(t));
 	out = wait_commit(ctx, &r, vm.upgrades, o.timeout_s);
 	if (out != COMMITTED) {
@@ -384,12 +550,13 @@ int migctl_upgrade(struct mig_ctx *ctx, int argc, char **argv, bool json)
 	e = record(&r, vm.upgrades + 1, meta, sizeof(meta));
 	if (json)
 		printf("{\"domain\":\"%s\",\"uuid\":\"%s\",\"vmm_pid\":%d,\"strategy\":\"%s\",\"downtime_us\":%" PRIu64 ",\"total_ms\":%.3f,\"upgrades\":%u}\n",
-		       o.domain, r.uuid, r.child, r.strategy, r.downtime_us,
+		       o.domain, r.uuid, r.vmm, r.strategy, r.downtime_us,
 		       r.total_ms, vm.upgrades + 1);
 	else
-		printf("domain %s upgraded: new VMM pid %d, strategy %s, downtime %" PRIu64 " us, handoff %.1f ms\nmetadata: %s\n",
-		       o.domain, r.child, r.strategy[0] ? r.strategy : "?",
-		       r.downtime_us, r.total_ms, e ? "(not recorded)" : meta);
+		printf("domain %s upgraded: new VMM pid %d, strategy %s, downtime %" PRIu64 " us, handoff %.1f ms\nmetadata: %s\nlog: %s\n",
+		       o.domain, r.vmm, r.strategy[0] ? r.strategy : "?",
+		       r.downtime_us, r.total_ms, e ? "(not recorded)" : meta,
+		       log);
 	if (e)
 		fprintf(stderr, "migctl: cannot record the upgrade in the domain's metadata: %s\n",
 			virt_error());
