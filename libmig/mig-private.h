@@ -69,6 +69,15 @@ int mig_pidfd_open(pid_t pid);
 int mig_pidfd_ino(int pidfd, uint64_t *ino);
 int mig_pid_start(pid_t pid, uint64_t *start);
 int mig_pid_uid(pid_t pid, uid_t *uid);
+/* Bytes of the well-formed UTF-8 sequence at s, 0 if malformed. */
+size_t mig_utf8_len(const char *s);
+/* Well-formed UTF-8 without control characters (C0, DEL, C1). */
+bool mig_str_printable(const char *s);
+/*
+ * str for a log or a terminal: what mig_str_printable() refuses becomes
+ * \xNN, byte by byte; truncated to fit len. Returns the length written.
+ */
+size_t mig_escape(char *out, size_t len, const char *str);
 /* 0 once fd is readable, -ETIMEDOUT after timeout_ms (< 0: never). */
 int mig_wait_readable(int fd, int timeout_ms);
 

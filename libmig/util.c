@@ -206,3 +206,82 @@ int mig_pid_uid(pid_t pid, uid_t *uid)
 	fclose(f);
 	return r;
 }
+
+/*
+ * Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), 0 if there is none.
+ */
+size_t mig_utf8_len(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned int c = s[0], n, min, cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, min = 0x80, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, min = 0x800, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, min = 0x10000, cp = c & 0x07;
+	else
+		return 0;
+	for (unsigned int i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* A control character: C0, DEL, or C1 (U+0080..U+009F, as 0xc2 0x80..). */
+static bool is_control(const unsigned char *s, size_t n)
+{
+	return (n == 1 && (s[0] < 0x20 || s[0] == 0x7f)) ||
+	       (n == 2 && s[0] == 0xc2 && s[1] < 0xa0);
+}
+
+bool mig_str_printable(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s) {
+		size_t n = mig_utf8_len((const char *)s);
+
+		if (!n || is_control(s, n))
+			return false;
+		s += n;
+	}
+	return true;
+}
+
+size_t mig_escape(char *out, size_t len, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t o = 0;
+
+	if (!len)
+		return 0;
+	while (*s) {
+		size_t n = mig_utf8_len((const char *)s);
+
+		if (!n || is_control(s, n)) {
+			/* Byte by byte: \xNN, never the raw byte. */
+			if (o + 4 >= len)
+				break;
+			snprintf(out + o, len - o, "\\x%02x", *s);
+			o += 4;
+			s++;
+			continue;
+		}
+		if (o + n >= len)
+			break;
+		memcpy(out + o, s, n);
+		o += n;
+		s += n;
+	}
+	out[o] = '\0';
+	return o;
+}

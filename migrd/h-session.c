@@ -56,6 +56,10 @@ static int check_region(const Mig__Region *r, const int *fds,
 		return reply_err(rep, -ENAMETOOLONG,
 				 "Region %u has a name longer than 63 bytes.",
 				 i);
+	if (r->name && !mig_str_printable(r->name))
+		return reply_err(rep, -EINVAL,
+				 "Region %u's name is not printable UTF-8 (control characters or malformed bytes).",
+				 i);
 	if (mig_fd_classify(fds[r->fd], &fi) < 0)
 		return reply_err(rep, -EBADF, "Region %u: its fd is unusable.",
 				 i);
@@ -425,7 +429,7 @@ int handle_step(struct client *c, Mig__Request *req, int *fds,
 	const Mig__Target *t = req->target;
 	uint64_t id = req->state ? req->state->session : t ? t->session : 0;
 	bool has = req->state ? req->state->has_session : t && t->has_session;
-	char why[MIG_REASON_MAX];
+	char reason[MIG_REASON_MAX], why[MIG_REASON_MAX + 32];
 	struct why why_not;
 	struct session *s;
 	int r;
@@ -453,8 +457,10 @@ int handle_step(struct client *c, Mig__Request *req, int *fds,
 		if (s->direct && s->state == MIG_STATE_READY)
 			session_event(s, EV_STATE, 0, NULL);
 	}
-	snprintf(why, sizeof(why), "%s by pid %d",
-		 req->reason ? req->reason : "requested", c->cred.pid);
+	/* A peer's words, kept and shown: escaped once, here. */
+	mig_escape(reason, sizeof(reason),
+		   req->reason ? req->reason : "requested");
+	snprintf(why, sizeof(why), "%s by pid %d", reason, c->cred.pid);
 	r = session_event(s, ev, ECANCELED,
 			  req->kind == MIG__KIND__ABORT ? why : NULL);
 	if (r)

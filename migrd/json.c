@@ -2,6 +2,7 @@
 #include <inttypes.h>
 
 #include "json.h"
+#include "mig-private.h"
 
 void json_init(struct json *j, FILE *f)
 {
@@ -10,16 +11,32 @@ void json_init(struct json *j, FILE *f)
 	j->need_comma[0] = false;
 }
 
+/*
+ * A JSON string, valid whatever s holds: control characters (C0, DEL,
+ * C1) as \uXXXX, each malformed UTF-8 byte as U+FFFD.
+ */
 static void quoted(FILE *f, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
+	while (*p) {
+		size_t n = mig_utf8_len((const char *)p);
+
+		if (!n) {
+			fputs("\\ufffd", f);
+			p++;
+			continue;
+		}
+		if (n == 1 && (*p == '"' || *p == '\\'))
 			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
+		else if (n == 1 && (*p < 0x20 || *p == 0x7f))
 			fprintf(f, "\\u%04x", *p);
+		else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+			fprintf(f, "\\u%04x", p[1]);
 		else
-			fputc(*p, f);
+			fwrite(p, 1, n, f);
+		p += n;
 	}
 	fputc('"', f);
 }

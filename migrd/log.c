@@ -1,8 +1,18 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * migrd's log. Messages carry what peers said (names, reasons), so a
+ * message is formatted first and then escaped as a whole: a newline or a
+ * terminal escape a VMM slipped into a string can neither forge a log
+ * line nor reach an operator's terminal.
+ */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 
 #include "log.h"
+#include "mig-private.h"
+
+#define LOG_LINE_MAX 1024
 
 static bool to_syslog;
 static int threshold = LOG_INFO;
@@ -21,17 +31,21 @@ void log_msg(int prio, const char *fmt, ...)
 		"emerg", "alert", "crit", "error", "warning", "notice",
 		"info", "debug",
 	};
+	/* An escaped byte takes four: room for a line that is all of them. */
+	char raw[LOG_LINE_MAX], line[4 * LOG_LINE_MAX];
+	int saved = errno;
 	va_list ap;
 
 	if (prio > threshold)
 		return;
 	va_start(ap, fmt);
-	if (to_syslog) {
-		vsyslog(prio, fmt, ap);
-	} else {
-		fprintf(stderr, "migrd: %s: ", tags[prio & 7]);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	}
+	errno = saved;		/* for %m */
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	mig_escape(line, sizeof(line), raw);
+	if (to_syslog)
+		syslog(prio, "%s", line);
+	else
+		fprintf(stderr, "migrd: %s: %s\n", tags[prio & 7], line);
+	errno = saved;
 }

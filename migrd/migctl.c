@@ -64,12 +64,27 @@ static void usage(FILE *out)
 		"an upgrade, 6 libvirt unreachable.\n");
 }
 
+/*
+ * What migrd passes on from VMMs (names, reasons) goes to a terminal:
+ * control characters and malformed UTF-8 are shown as \xNN, so no
+ * escape sequence reaches it. A few at a time per printf.
+ */
+static const char *safe(const char *s)
+{
+	static char ring[8][1024];
+	static unsigned int next;
+	char *out = ring[next++ % 8];
+
+	mig_escape(out, sizeof(ring[0]), s ? s : "");
+	return out;
+}
+
 static int fail(struct mig_ctx *ctx, int err, const char *what)
 {
 	const char *msg = ctx ? mig_last_error(ctx) : "";
 
 	if (*msg)
-		fprintf(stderr, "migctl: %s\n", msg);
+		fprintf(stderr, "migctl: %s\n", safe(msg));
 	else
 		fprintf(stderr, "migctl: %s: %s\n", what, strerror(-err));
 	if (err == -ENOENT || err == -ESTALE)
@@ -160,7 +175,8 @@ static void print_vm_row(const struct mig_vm_info *v)
 
 	if (v->session)
 		snprintf(sess, sizeof(sess), "%" PRIu64, v->session);
-	printf("%-20s %-32s %8d %6u %8s %8u\n", v->name, v->id, v->owner_pid,
+	printf("%-20s %-32s %8d %6u %8s %8u\n", safe(v->name), safe(v->id),
+	       v->owner_pid,
 	       v->owner_uid, sess, v->upgrades);
 }
 
@@ -170,8 +186,8 @@ static void print_session_row(const struct mig_session_info *s)
 
 	human_size(mem, sizeof(mem), s->mem_bytes);
 	printf("%-8" PRIu64 " %-20s %-10s %8d %8d %10s  %s\n", s->id,
-	       s->vm_name, mig_state_name(s->state), s->source_pid,
-	       s->dest_pid, mem, s->reason);
+	       safe(s->vm_name), mig_state_name(s->state), s->source_pid,
+	       s->dest_pid, mem, safe(s->reason));
 }
 
 static int cmd_status(struct mig_ctx *ctx, int argc, char **argv)
@@ -253,10 +269,10 @@ static void print_session_detail(const struct mig_session_info *s)
 
 	human_size(mem, sizeof(mem), s->mem_bytes);
 	human_time(t, sizeof(t), s->created_ms);
-	printf("session %" PRIu64 " of VM %s (%s)\n", s->id, s->vm_name,
-	       s->vm_id);
+	printf("session %" PRIu64 " of VM %s (%s)\n", s->id,
+	       safe(s->vm_name), safe(s->vm_id));
 	printf("  state:   %s%s%s\n", mig_state_name(s->state),
-	       s->reason[0] ? ", " : "", s->reason);
+	       s->reason[0] ? ", " : "", safe(s->reason));
 	printf("  source:  pid %d\n  dest:    pid %d\n", s->source_pid,
 	       s->dest_pid);
 	if (s->grant != MIG_GRANT_NONE)
@@ -269,7 +285,8 @@ static void print_session_detail(const struct mig_session_info *s)
 
 		human_size(mem, sizeof(mem), r->size);
 		printf("  region %u: %-5s gpa 0x%" PRIx64 " %s %s\n", i,
-		       mig_region_kind_name(r->kind), r->gpa, mem, r->name);
+		       mig_region_kind_name(r->kind), r->gpa, mem,
+		       safe(r->name));
 	}
 }
 
@@ -298,7 +315,8 @@ static int cmd_show(struct mig_ctx *ctx, int argc, char **argv)
 
 			printf("VM %s\n  identity: %s\n  uuid:     %s\n"
 			       "  owner:    pid %d uid %u\n  upgrades: %u\n",
-			       v->name, v->id, v->uuid[0] ? v->uuid : "-",
+			       safe(v->name), safe(v->id),
+			       v->uuid[0] ? safe(v->uuid) : "-",
 			       v->owner_pid, v->owner_uid, v->upgrades);
 		}
 		for (unsigned int i = 0; i < l->nsessions; i++)
@@ -325,13 +343,14 @@ static void print_event(const struct mig_event *ev)
 		human_time(t, sizeof(t), ev->time_ms);
 		if (ev->has_session)
 			printf("%s session %" PRIu64 " VM %s %s%s%s\n", t,
-			       ev->session.id, ev->session.vm_name,
+			       ev->session.id, safe(ev->session.vm_name),
 			       mig_state_name(ev->session.state),
 			       ev->session.reason[0] ? ": " : "",
-			       ev->session.reason);
+			       safe(ev->session.reason));
 		else if (ev->has_vm)
-			printf("%s VM %s %s (owner pid %d)\n", t, ev->vm.name,
-			       ev->what, ev->vm.owner_pid);
+			printf("%s VM %s %s (owner pid %d)\n", t,
+			       safe(ev->vm.name), safe(ev->what),
+			       ev->vm.owner_pid);
 	}
 	fflush(stdout);
 }

@@ -54,13 +54,16 @@ void reply_init(struct reply *rep, Mig__Kind kind)
 	rep->resp.kind = kind;
 }
 
+/* Errors echo what a peer sent (a name it asked for): escaped, always. */
 int reply_err(struct reply *rep, int err, const char *fmt, ...)
 {
+	char raw[sizeof(rep->msg)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(rep->msg, sizeof(rep->msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	mig_escape(rep->msg, sizeof(rep->msg), raw);
 	rep->resp.has_error = true;
 	rep->resp.error = (uint32_t)-err;
 	rep->resp.message = rep->msg;

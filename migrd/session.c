@@ -184,7 +184,8 @@ int session_event(struct session *s, enum fsm_event ev, int err,
 	migrd.dirty = true;
 	if (next == MIG_STATE_ABORTED) {
 		s->error = err;
-		mig_strlcpy(s->reason, why, sizeof(s->reason));
+		/* Escaped, and never cut inside a UTF-8 sequence. */
+		mig_escape(s->reason, sizeof(s->reason), why ? why : "");
 	}
 	if (fsm_final(next))
 		session_end(s);

@@ -18,7 +18,7 @@
 
 #include "harness.h"
 
-int daemon_start(struct daemon *d, const char *config)
+static int start(struct daemon *d, const char *config, bool logged)
 {
 	char conf[128];
 	FILE *f;
@@ -34,6 +34,8 @@ int daemon_start(struct daemon *d, const char *config)
 		return -errno;
 	fprintf(f, "socket = %s\n%s\n", d->sock, config ? config : "");
 	fclose(f);
+	if (logged)
+		snprintf(d->log, sizeof(d->log), "%s/migrd.log", d->dir);
 
 	d->pid = fork();
 	if (d->pid < 0)
@@ -41,6 +43,8 @@ int daemon_start(struct daemon *d, const char *config)
 	if (d->pid == 0) {
 		const char *dbg = getenv("MIGRD_TEST_DEBUG");
 
+		if (d->log[0] && !freopen(d->log, "w", stderr))
+			_exit(126);
 		/* Only stdio: the daemon's fd table is what tests count. */
 		close_range(3, ~0U, 0);
 		/* A test that crashes must not leave its daemon behind. */
@@ -63,6 +67,16 @@ int daemon_start(struct daemon *d, const char *config)
 		usleep(10000);
 	}
 	return -ETIMEDOUT;
+}
+
+int daemon_start(struct daemon *d, const char *config)
+{
+	return start(d, config, false);
+}
+
+int daemon_start_logged(struct daemon *d, const char *config)
+{
+	return start(d, config, true);
 }
 
 int daemon_baseline(const struct daemon *d)
@@ -98,6 +112,12 @@ void daemon_stop(struct daemon *d)
 	snprintf(conf, sizeof(conf), "%s/migrd.conf", d->dir);
 	unlink(conf);
 	unlink(d->sock);
+	snprintf(conf, sizeof(conf), "%s/migrd.sock.lock", d->dir);
+	unlink(conf);
+	snprintf(conf, sizeof(conf), "%s/migrd.state", d->dir);
+	unlink(conf);
+	if (d->log[0])
+		unlink(d->log);
 	rmdir(d->dir);
 }
 

@@ -16,15 +16,18 @@ struct daemon {
 	pid_t pid;
 	char dir[64];
 	char sock[128];
+	char log[160];		/* its stderr, if daemon_start_logged() */
 };
 
 /* Start migrd with extra config lines (may be NULL); waits until ready. */
 int daemon_start(struct daemon *d, const char *config);
+/* The same, its log in d->log rather than in the test's output. */
+int daemon_start_logged(struct daemon *d, const char *config);
 void daemon_stop(struct daemon *d);
-/* migrd's open fds with no client connected. */
 /* What one client connection and one registered VM cost migrd in fds. */
 #define PER_CLIENT 2	/* the socket and the peer's pidfd */
 #define PER_VM 1	/* the owner's pidfd */
+/* migrd's open fds with no client connected. */
 int daemon_baseline(const struct daemon *d);
 /* Open fds of a process, from /proc/PID/fd. */
 int count_fds(pid_t pid);
