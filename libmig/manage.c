@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Management and queries: register, unregister, status, list, show, events. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,6 +283,13 @@ MIG_EXPORT int mig_next_event(struct mig_ctx *ctx, struct mig_event *ev,
 	if (resp->kind != MIG__KIND__EVENT || !resp->event) {
 		mig__response__free_unpacked(resp, NULL);
 		return -EPROTO;
+	}
+	if (resp->event->has_lost) {
+		snprintf(ctx->last_error, sizeof(ctx->last_error),
+			 "fell behind migrd's events: %llu were lost; the stream goes on",
+			 (unsigned long long)resp->event->lost);
+		mig__response__free_unpacked(resp, NULL);
+		return -EOVERFLOW;
 	}
 	memset(ev, 0, sizeof(*ev));
 	ev->time_ms = resp->event->time_ms;

@@ -379,6 +379,11 @@ static int cmd_watch(struct mig_ctx *ctx, int argc, char **argv)
 			fprintf(stderr, "migctl: migrd went away.\n");
 			return EXIT_NO_DAEMON;
 		}
+		/* Stopped or slow: say what was missed, and go on. */
+		if (r == -EOVERFLOW) {
+			fprintf(stderr, "migctl: %s\n", safe(mig_last_error(ctx)));
+			continue;
+		}
 		if (r)
 			return fail(ctx, r, "watch");
 		print_event(&ev);

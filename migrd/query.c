@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 #include "log.h"
 #include "handlers.h"
@@ -241,21 +243,68 @@ int handle_subscribe(struct client *c, Mig__Request *req, int *fds,
 	return 0;
 }
 
+static int send_event(struct client *c, Mig__Event *ev)
+{
+	struct reply rep;
+
+	reply_init(&rep, MIG__KIND__EVENT);
+	rep.resp.event = ev;
+	return client_try_send(c, &rep);
+}
+
+/* Has c read at least half of what waits for it? */
+static bool caught_up(const struct client *c)
+{
+	socklen_t len = sizeof(int);
+	int queued, size;
+
+	if (ioctl(c->w.fd, SIOCOUTQ, &queued) < 0 ||
+	    getsockopt(c->w.fd, SOL_SOCKET, SO_SNDBUF, &size, &len) < 0)
+		return true;
+	return queued <= size / 2;
+}
+
+/*
+ * A watcher that does not keep up (stopped, slow) is not dropped: what
+ * does not fit is counted, and once it has read at least half of what
+ * was queued it first hears how many events it missed ("overrun"), once,
+ * then the stream goes on.
+ */
+static void event_to(struct client *c, Mig__Event *ev)
+{
+	if (c->lost && !caught_up(c)) {
+		c->lost++;
+		return;
+	}
+	if (c->lost) {
+		Mig__Event over = MIG__EVENT__INIT;
+
+		over.has_time_ms = over.has_lost = true;
+		over.time_ms = ev->time_ms;
+		over.what = (char *)"overrun";
+		over.lost = c->lost;
+		if (send_event(c, &over)) {
+			c->lost++;
+			return;
+		}
+		log_info("client %llu (pid %d): told it missed %llu events",
+			 (unsigned long long)c->id, c->cred.pid,
+			 (unsigned long long)c->lost);
+		c->lost = 0;
+	}
+	if (send_event(c, ev) == -EAGAIN)
+		c->lost++;
+}
+
 static void broadcast(Mig__Event *ev)
 {
 	struct client *c;
 
 	ev->has_time_ms = true;
 	ev->time_ms = mig_now_ms();
-	list_for_each_entry(c, &migrd.clients, link) {
-		struct reply rep;
-
-		if (!c->subscriber)
-			continue;
-		reply_init(&rep, MIG__KIND__EVENT);
-		rep.resp.event = ev;
-		client_send(c, &rep);
-	}
+	list_for_each_entry(c, &migrd.clients, link)
+		if (c->subscriber)
+			event_to(c, ev);
 }
 
 void event_vm(const char *what, const struct vm *vm)

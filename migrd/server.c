@@ -90,7 +90,7 @@ void client_peer(const struct client *c, struct peer *p)
  * be served any more. Shut the socket so the loop sees the hangup and
  * cleans up through the one path every dead client takes.
  */
-void client_send(struct client *c, struct reply *rep)
+int client_try_send(struct client *c, struct reply *rep)
 {
 	int r = mig_send_response(c->w.fd, &rep->resp, rep->fds, rep->nfds);
 
@@ -98,9 +98,20 @@ void client_send(struct client *c, struct reply *rep)
 	rep->nfds = 0;
 	free(rep->heap);
 	rep->heap = NULL;
-	if (r) {
+	if (r && r != -EAGAIN) {
 		log_info("client %llu (pid %d): cannot send: %s; dropping it",
 			 (unsigned long long)c->id, c->cred.pid, strerror(-r));
+		shutdown(c->w.fd, SHUT_RDWR);
+	}
+	return r;
+}
+
+void client_send(struct client *c, struct reply *rep)
+{
+	/* A reply that does not fit: the peer stopped reading it. */
+	if (client_try_send(c, rep) == -EAGAIN) {
+		log_info("client %llu (pid %d): its socket is full; dropping it",
+			 (unsigned long long)c->id, c->cred.pid);
 		shutdown(c->w.fd, SHUT_RDWR);
 	}
 }

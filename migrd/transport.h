@@ -21,6 +21,7 @@ struct client {
 	bool admin;			/* root or admin_group */
 	bool hello;
 	bool subscriber;
+	uint64_t lost;			/* events it was too slow for */
 	/* A reply held back until a session moves (WAIT, TAKE_STATE). */
 	Mig__Kind pending;
 	uint64_t pending_session;
@@ -53,6 +54,8 @@ int server_run(void);
 int server_step(int max_ms);
 void server_fini(void);
 void client_send(struct client *c, struct reply *rep);
+/* The same, but a full socket is -EAGAIN, not a reason to drop c. */
+int client_try_send(struct client *c, struct reply *rep);
 void reply_init(struct reply *rep, Mig__Kind kind);
 int reply_err(struct reply *rep, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

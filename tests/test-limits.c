@@ -238,3 +238,58 @@ Test(limits, list_pages_past_one_message)
 	mig_list_free(l);
 	mig_unref(ctx);
 }
+
+/*
+ * A watcher that stops reading (migctl watch stopped with ^Z) is not
+ * dropped: when it reads again it drains what was queued, hears how many
+ * events it missed (-EOVERFLOW, once) and the stream goes on.
+ */
+static unsigned int drain(struct mig_ctx *w)
+{
+	struct mig_event ev;
+	unsigned int n = 0;
+
+	while (mig_next_event(w, &ev, 0) == 0)
+		n++;
+	return n;
+}
+
+Test(limits, a_slow_watcher_is_told_not_dropped)
+{
+	struct mig_ctx *m, *w;
+	struct mig_event ev;
+	unsigned int queued;
+	int r;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root: registering VMs is a management operation");
+	cr_assert_eq(daemon_start(&d, NULL), 0);
+	m = mig_new();
+	w = mig_new();
+	cr_assert_eq(mig_connect(m, d.sock), 0);
+	cr_assert_eq(mig_connect(w, d.sock), 0);
+	cr_assert_eq(mig_subscribe(w), 0);
+	/* It keeps up: every event, no overrun. */
+	cr_assert_eq(mig_register(m, "one", NULL, getpid(), -1, NULL), 0);
+	cr_expect_eq(mig_next_event(w, &ev, 5000), 0);
+	cr_expect_str_eq(ev.what, "registered");
+	/* It stops reading while thousands of events happen. */
+	for (int i = 0; i < 3000; i++) {
+		cr_assert_eq(mig_unregister(m, "one"), 0);
+		cr_assert_eq(mig_register(m, "one", NULL, getpid(), -1, NULL), 0);
+	}
+	/* A round trip: migrd has sent (or counted) every event by now. */
+	cr_assert_eq(mig_status(m, &(struct mig_status){ 0 }), 0);
+	queued = drain(w);
+	cr_expect_lt(queued, 6000, "all %u events fit: nothing was lost", queued);
+	/* The next event: first the overrun, then the event itself. */
+	cr_assert_eq(mig_unregister(m, "one"), 0);
+	r = mig_next_event(w, &ev, 5000);
+	cr_expect_eq(r, -EOVERFLOW, "told it fell behind: %d", r);
+	cr_expect(strstr(mig_last_error(w), "were lost"), "%s",
+		  mig_last_error(w));
+	cr_expect_eq(mig_next_event(w, &ev, 5000), 0, "and not dropped");
+	cr_expect_str_eq(ev.what, "unregistered");
+	mig_unref(w);
+	mig_unref(m);
+}
