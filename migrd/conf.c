@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "libmig.h"
@@ -49,6 +51,19 @@ static int set_string(struct config *cfg, const char *v, void *field,
 		return -ENAMETOOLONG;
 	mig_strlcpy(field, v, size);
 	return 0;
+}
+
+/* A group name, and the line it was set on: resolved at start. */
+static int set_group(struct config *cfg, const char *v, void *field,
+		     size_t size)
+{
+	int r = set_string(cfg, v, field, size);
+
+	if (!r && field == cfg->socket_group)
+		cfg->socket_group_line = cfg->line;
+	else if (!r)
+		cfg->admin_group_line = cfg->line;
+	return r;
 }
 
 static int set_mode(struct config *cfg, const char *v, void *field,
@@ -147,8 +162,8 @@ static const struct key {
 } keys[] = {
 	{ "socket",			set_string,	F(socket) },
 	{ "socket_mode",		set_mode,	F(socket_mode) },
-	{ "socket_group",		set_string,	F(socket_group) },
-	{ "admin_group",		set_string,	F(admin_group) },
+	{ "socket_group",		set_group,	F(socket_group) },
+	{ "admin_group",		set_group,	F(admin_group) },
 	{ "offer_timeout",		set_duration,	F(offer_timeout_ms) },
 	{ "prepare_timeout",		set_duration,	F(prepare_timeout_ms) },
 	{ "switch_timeout",		set_duration,	F(switch_timeout_ms) },
@@ -202,7 +217,7 @@ int config_parse(struct config *cfg, FILE *f, const char *name, char *err,
 		const char *key;
 		int r;
 
-		n++;
+		cfg->line = ++n;
 		if (!strchr(line, '\n') && !feof(f)) {
 			snprintf(err, errlen, "%s:%u: line too long.", name, n);
 			return -E2BIG;
@@ -219,7 +234,41 @@ int config_parse(struct config *cfg, FILE *f, const char *name, char *err,
 		if (r)
 			return r;
 	}
-	return ferror(f) ? -EIO : 0;
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: cannot read it.", name);
+		return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * Who may have written the file decides what migrd does as root: like
+ * sshd, only a regular file owned by root (or migrd's user) and writable
+ * by nobody else is taken.
+ */
+static int config_trusted(int fd, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s.", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file.", path);
+		return -EINVAL;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s: owned by uid %u, not root; refusing it.",
+			 path, st.st_uid);
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, errlen, "%s: writable by %s; refusing it (chmod go-w).",
+			 path, st.st_mode & S_IWOTH ? "everybody" : "its group");
+		return -EPERM;
+	}
+	return 0;
 }
 
 int config_load(struct config *cfg, const char *path, char *err,
@@ -232,6 +281,11 @@ int config_load(struct config *cfg, const char *path, char *err,
 		r = -errno;
 		snprintf(err, errlen, "cannot open %s: %s.", path,
 			 strerror(errno));
+		return r;
+	}
+	r = config_trusted(fileno(f), path, err, errlen);
+	if (r) {
+		fclose(f);
 		return r;
 	}
 	r = config_parse(cfg, f, path, err, errlen);

@@ -17,6 +17,9 @@ struct config {
 	mode_t socket_mode;
 	char socket_group[64];	/* "" keeps the daemon's group */
 	char admin_group[64];	/* "" means root only */
+	unsigned int socket_group_line;	/* where they were set, for errors */
+	unsigned int admin_group_line;
+	unsigned int line;	/* the line being parsed */
 	unsigned int offer_timeout_ms;	/* offered, unclaimed */
 	unsigned int prepare_timeout_ms;	/* claimed, until switchover */
 	unsigned int switch_timeout_ms;	/* guest paused, until commit */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* migrd(8): options, configuration, daemonizing, and the main loop. */
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -69,6 +70,26 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* A group that does not exist is the configuration's error: say where. */
+static int check_group(const char *path, const char *key, const char *name,
+		       unsigned int line)
+{
+	if (!name[0] || getgrnam(name))
+		return 0;
+	fprintf(stderr, "migrd: %s:%u: %s: there is no group named %s.\n",
+		path, line, key, name);
+	return -ENOENT;
+}
+
+static int check_groups(const char *path)
+{
+	int r = check_group(path, "socket_group", migrd.cfg.socket_group,
+			    migrd.cfg.socket_group_line);
+
+	return r ? r : check_group(path, "admin_group", migrd.cfg.admin_group,
+				   migrd.cfg.admin_group_line);
+}
+
 static int load_config(const struct opts *o)
 {
 	const char *path = o->config ? o->config : DEFAULT_CONFIG;
@@ -91,6 +112,9 @@ static int load_config(const struct opts *o)
 		mig_strlcpy(migrd.cfg.socket, o->socket,
 			    sizeof(migrd.cfg.socket));
 	}
+	r = check_groups(path);
+	if (r)
+		return r;
 	if (o->syslog)
 		migrd.cfg.syslog = true;
 	if (o->debug)

@@ -525,20 +525,22 @@ static int cmd_upgrade(struct mig_ctx *ctx, int argc, char **argv)
 }
 #endif
 
+/* Arguments after the command's name: at most max (-1: its business). */
 static const struct command {
 	const char *name;
 	int (*fn)(struct mig_ctx *ctx, int argc, char **argv);
+	int max;
 } commands[] = {
-	{ "status", cmd_status },
-	{ "list", cmd_list },
-	{ "show", cmd_show },
-	{ "watch", cmd_watch },
-	{ "abort", cmd_abort },
-	{ "register", cmd_register },
-	{ "unregister", cmd_unregister },
-	{ "grant", cmd_grant },
+	{ "status", cmd_status, 0 },
+	{ "list", cmd_list, 0 },
+	{ "show", cmd_show, 1 },
+	{ "watch", cmd_watch, 2 },
+	{ "abort", cmd_abort, 2 },
+	{ "register", cmd_register, 5 },
+	{ "unregister", cmd_unregister, 1 },
+	{ "grant", cmd_grant, 7 },
 #ifdef WITH_LIBVIRT
-	{ "upgrade", cmd_upgrade },
+	{ "upgrade", cmd_upgrade, -1 },
 #endif
 };
 
@@ -614,6 +616,15 @@ int main(int argc, char **argv)
 	if (!cmd) {
 		fprintf(stderr, "migctl: unknown command %s; see migctl --help.\n",
 			argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (cmd->max >= 0 && argc - optind - 1 > cmd->max) {
+		if (cmd->max)
+			fprintf(stderr, "migctl: too many arguments for %s; see migctl --help.\n",
+				cmd->name);
+		else
+			fprintf(stderr, "migctl: %s takes no arguments.\n",
+				cmd->name);
 		return EXIT_USAGE;
 	}
 	json_init(&J, stdout);

@@ -33,6 +33,8 @@ static int start(struct daemon *d, const char *config, bool logged)
 	if (!f)
 		return -errno;
 	fprintf(f, "socket = %s\n%s\n", d->sock, config ? config : "");
+	/* migrd takes only a config nobody else can write. */
+	fchmod(fileno(f), 0644);
 	fclose(f);
 	if (logged)
 		snprintf(d->log, sizeof(d->log), "%s/migrd.log", d->dir);

@@ -6,6 +6,8 @@
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to register VMs"; exit 77; }
 [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is not usable"; exit 77; }
 
+# Files migrd reads as root must be writable by nobody else.
+umask 022
 dir=$(mktemp -d)
 sock=$dir/migrd.sock
 export MIGRD_SOCKET=$sock

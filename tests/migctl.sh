@@ -6,6 +6,7 @@ set -u
 : "${MIGRD:?run through make check}" "${MIGCTL:?run through make check}"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to register VMs"; exit 77; }
 
+umask 022
 dir=$(mktemp -d)
 sock=$dir/migrd.sock
 export MIGRD_SOCKET=$sock
@@ -72,6 +73,12 @@ expect_out "show json" "\"id\":\"$id\""
 check "show missing" 4 "$MIGCTL" show nope
 check "abort missing" 4 "$MIGCTL" abort 42
 check "abort not a number" 2 "$MIGCTL" abort x
+check "status with an extra argument" 2 "$MIGCTL" status extra
+expect_out "says so" "status takes no arguments"
+check "list with an extra argument" 2 "$MIGCTL" list extra
+check "show with two" 2 "$MIGCTL" show web1 web2
+expect_out "says so" "too many arguments for show"
+check "json list parses" 0 sh -c "'$MIGCTL' --json list | jq -e .vms"
 
 "$MIGCTL" watch --count 1 >"$dir/watch" 2>&1 &
 watcher=$!
@@ -86,6 +93,19 @@ kill "$daemon"
 wait "$daemon"
 check "daemon gone" 3 "$MIGCTL" list
 [ ! -e "$sock" ] && passes=$((passes + 1)) || { fails=$((fails + 1)); echo "FAIL: socket left behind"; }
+
+# migrd's own configuration: clear errors, nothing left behind
+umask 022
+printf 'socket = %s\nsocket_group = nosuchgroup\n' "$sock" >"$dir/bad.conf"
+check "unknown group" 2 "$MIGRD" --foreground --config "$dir/bad.conf"
+expect_out "names file, line and group" "bad.conf:2: socket_group: there is no group named nosuchgroup"
+[ ! -e "$sock" ] && passes=$((passes + 1)) || { fails=$((fails + 1)); echo "FAIL: socket left behind by a bad group"; }
+printf 'socket = %s\n' "$sock" >"$dir/open.conf"
+chmod 0666 "$dir/open.conf"
+check "world-writable config" 2 "$MIGRD" --foreground --config "$dir/open.conf"
+expect_out "refused, as sshd does" "writable by everybody; refusing it"
+check "a directory as config" 2 "$MIGRD" --foreground --config "$dir"
+expect_out "says what it is" "not a regular file"
 
 echo "$passes passed, $fails failed"
 [ "$fails" = 0 ]

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "conf.h"
 
@@ -127,4 +129,62 @@ Test(config, missing_file_is_a_clear_error)
 	cr_assert_eq(config_load(&c, "/nonexistent/migrd.conf", err,
 				 sizeof(err)), -ENOENT);
 	cr_assert(strstr(err, "/nonexistent/migrd.conf") != NULL);
+}
+
+/* A config file as root reads it: only one nobody else could write. */
+static int load_as(const char *text, mode_t mode, uid_t owner, char *err)
+{
+	char path[] = "/tmp/migrd-conf.XXXXXX";
+	struct config c;
+	int fd = mkstemp(path), r;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	cr_assert_eq(fchmod(fd, mode), 0);
+	if (owner != (uid_t)-1)
+		cr_assert_eq(fchown(fd, owner, (gid_t)-1), 0);
+	close(fd);
+	config_defaults(&c);
+	memset(err, 0, 256);
+	r = config_load(&c, path, err, 256);
+	unlink(path);
+	return r;
+}
+
+Test(config, only_a_file_nobody_else_can_write_is_taken)
+{
+	char err[256];
+
+	cr_expect_eq(load_as("max_vms = 3\n", 0644, (uid_t)-1, err), 0,
+		     "ours, 0644: %s", err);
+	cr_expect_eq(load_as("max_vms = 3\n", 0666, (uid_t)-1, err), -EPERM);
+	cr_expect(strstr(err, "writable by everybody"), "%s", err);
+	cr_expect_eq(load_as("max_vms = 3\n", 0664, (uid_t)-1, err), -EPERM);
+	cr_expect(strstr(err, "writable by its group"), "%s", err);
+	if (geteuid() != 0)
+		return;
+	cr_expect_eq(load_as("max_vms = 3\n", 0644, 65534, err), -EPERM);
+	cr_expect(strstr(err, "owned by uid 65534"), "%s", err);
+}
+
+Test(config, a_directory_is_a_clear_error)
+{
+	struct config c;
+	char err[256];
+
+	config_defaults(&c);
+	memset(err, 0x55, sizeof(err));
+	cr_expect_neq(config_load(&c, "/tmp", err, sizeof(err)), 0);
+	cr_expect_str_eq(err, "/tmp: not a regular file.");
+}
+
+Test(config, groups_remember_their_line)
+{
+	struct config c;
+	char err[256];
+
+	cr_assert_eq(parse(&c, "# x\nsocket_group = kvm\n\nadmin_group = wheel\n",
+			   err), 0, "%s", err);
+	cr_expect_eq(c.socket_group_line, 2);
+	cr_expect_eq(c.admin_group_line, 4);
 }
