@@ -67,6 +67,10 @@ char *mig_trim(char *s);
 int mig_parse_u64(const char *s, uint64_t *out);
 int mig_pidfd_open(pid_t pid);
 int mig_pidfd_ino(int pidfd, uint64_t *ino);
+int mig_pidfd_pid(int pidfd, pid_t *pid);
+bool mig_have_pidfs(int pidfd);
+/* Who a pidfd names without pidfs: pid and start time, checked alive. */
+int mig_pid_identity(int pidfd, uint64_t *id);
 int mig_pid_start(pid_t pid, uint64_t *start);
 int mig_pid_uid(pid_t pid, uid_t *uid);
 /* Bytes of the well-formed UTF-8 sequence at s, 0 if malformed. */

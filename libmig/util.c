@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,15 +115,74 @@ int mig_pidfd_open(pid_t pid)
 	return fd < 0 ? -errno : fd;
 }
 
+/* The pid a pidfd names, from its fdinfo; -ESRCH once it has exited. */
+int mig_pidfd_pid(int pidfd, pid_t *pid)
+{
+	char path[64], line[128];
+	int r = -EBADF;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		int v;
+
+		if (sscanf(line, "Pid: %d", &v) == 1) {
+			r = v > 0 ? 0 : -ESRCH;
+			*pid = v;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+/*
+ * Without pidfs every pidfd is the same anon inode, so its number names
+ * nobody. A process is then named by its pid and start time, read while
+ * its pidfd shows it alive (so the pid was not yet reused): the top bit
+ * set, the start time (clock ticks) above the pid's 22 bits.
+ */
+int mig_pid_identity(int pidfd, uint64_t *id)
+{
+	uint64_t start;
+	pid_t pid;
+	int r = mig_pidfd_pid(pidfd, &pid);
+
+	if (!r)
+		r = mig_pid_start(pid, &start);
+	if (r)
+		return r;
+	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+		return -errno;
+	*id = 1ULL << 63 | (start & ((1ULL << 41) - 1)) << 22 |
+	      ((uint64_t)pid & ((1ULL << 22) - 1));
+	return 0;
+}
+
+#define PIDFS_MAGIC_NUMBER 0x50494446	/* linux/magic.h, 6.9+ */
+
+bool mig_have_pidfs(int pidfd)
+{
+	struct statfs sfs;
+
+	return fstatfs(pidfd, &sfs) == 0 &&
+	       (unsigned long)sfs.f_type == PIDFS_MAGIC_NUMBER;
+}
+
 /*
  * On pidfs (Linux 6.9+) a pidfd's inode number names one process for the
  * life of the system: comparing it, not the pid, is what makes pid reuse
- * harmless.
+ * harmless. Before, mig_pid_identity() stands in.
  */
 int mig_pidfd_ino(int pidfd, uint64_t *ino)
 {
 	struct stat st;
 
+	if (!mig_have_pidfs(pidfd))
+		return mig_pid_identity(pidfd, ino);
 	if (fstat(pidfd, &st) < 0)
 		return -errno;
 	*ino = st.st_ino;

@@ -13,30 +13,6 @@
 #include "handlers.h"
 #include "log.h"
 
-/* The pid a pidfd names, from its fdinfo; -ESRCH once it has exited. */
-static int pidfd_pid(int pidfd, pid_t *pid)
-{
-	char path[64], line[128];
-	int r = -EBADF;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		int v;
-
-		if (sscanf(line, "Pid: %d", &v) == 1) {
-			r = v > 0 ? 0 : -ESRCH;
-			*pid = v;
-			break;
-		}
-	}
-	fclose(f);
-	return r;
-}
-
 /*
  * Pin the owner: a pidfd (passed, or opened from the pid), its real uid
  * from /proc/PID/status, and a liveness check after reading the uid, so the uid is known
@@ -49,7 +25,7 @@ static int pin_owner(Mig__Register *reg, int *fds, pid_t *pid, uid_t *uid,
 
 	if (reg->has_owner_pidfd) {
 		*pidfd = fds[reg->owner_pidfd];
-		r = pidfd_pid(*pidfd, pid);
+		r = mig_pidfd_pid(*pidfd, pid);
 		if (r)
 			return r;
 		fds[reg->owner_pidfd] = -1;

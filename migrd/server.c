@@ -516,6 +516,17 @@ static void journal_path(void)
 		 (int)n, sock);
 }
 
+/* How processes are told apart here: pidfs, or pid and start time. */
+static void say_identity(void)
+{
+	int self = mig_pidfd_open(getpid());
+
+	if (self >= 0 && !mig_have_pidfs(self))
+		log_notice("no pidfs (Linux before 6.9): processes are told apart by pid and start time, checked against their pidfds");
+	if (self >= 0)
+		close(self);
+}
+
 int server_init(void)
 {
 	int r;
@@ -534,6 +545,7 @@ int server_init(void)
 			return r;
 		migrd.have_admin_gid = true;
 	}
+	say_identity();
 	migrd.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (migrd.epfd < 0)
 		return -errno;
