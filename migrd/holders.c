@@ -40,28 +40,42 @@ static pid_t numeric(const struct dirent *e)
 	return *end || v <= 0 ? 0 : (pid_t)v;
 }
 
+/*
+ * dir below at, to read; NULL with *err 0 if it is gone (the process
+ * exited meanwhile), else with *err the reason.
+ */
+static DIR *open_below(int at, const char *dir, int *err)
+{
+	int fd = openat(at, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+
+	*err = fd < 0 && errno != ENOENT ? -errno : 0;
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d) {
+		*err = -errno;
+		close(fd);
+	}
+	return d;
+}
+
 /* 1 and *found filled if an entry of dir (fd/ or map_files/) is ours. */
-static int scan_links(int dirfd, const char *dir, pid_t pid,
+static int scan_links(int at, const char *dir, pid_t pid,
 		      struct hold_query *q)
 {
-	int fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *e;
 	struct stat st;
 	int r = 0;
-	DIR *d;
+	DIR *d = open_below(at, dir, &r);
 
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	if (!d)
+		return r;
 	while (!r && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
 		/* Follows the magic link to the file itself. */
-		if (fstatat(fd, e->d_name, &st, 0) < 0)
+		if (fstatat(dirfd(d), e->d_name, &st, 0) < 0)
 			continue;	/* closed or unmapped meanwhile */
 		for (unsigned int i = 0; i < q->n; i++) {
 			if (st.st_dev != q->files[i].st_dev ||
@@ -82,25 +96,20 @@ static int scan_tasks(int procfd, pid_t pid, struct hold_query *q)
 {
 	char path[32];
 	struct dirent *e;
-	int fd, r = 0;
+	int r = 0;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "%d/task", pid);
-	fd = openat(procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	d = open_below(procfd, path, &r);
+	if (!d)
+		return r;
 	while (!r && (e = readdir(d))) {
 		pid_t tid = numeric(e);
 
 		if (!tid)
 			continue;
 		snprintf(path, sizeof(path), "%d/fd", tid);
-		r = scan_links(fd, path, pid, q);
+		r = scan_links(dirfd(d), path, pid, q);
 	}
 	closedir(d);
 	return r;

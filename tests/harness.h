@@ -39,6 +39,17 @@ int settled_fds(pid_t pid, int want);
 
 /* Why KVM tests cannot run here, or NULL if they can. */
 const char *kvm_unavailable(void);
+
+/* In a Criterion fixture: skip, saying why, unless root with KVM. */
+#define REQUIRE_ROOT_KVM()						\
+	do {								\
+		const char *why_ = kvm_unavailable();			\
+									\
+		if (geteuid() != 0)					\
+			cr_skip_test("needs root: registering VMs is a management operation"); \
+		if (why_)						\
+			cr_skip_test("needs KVM: %s", why_);		\
+	} while (0)
 /* A fresh VM fd of this process. */
 int make_vm(void);
 /* A gmem of vm, mappable and shared (MMAP|INIT_SHARED), size bytes. */

@@ -29,13 +29,9 @@ static int baseline;
 
 static void start(void)
 {
-	const char *why = kvm_unavailable();
 	struct mig_region r;
 
-	if (geteuid() != 0)
-		cr_skip_test("needs root: registering VMs is a management operation");
-	if (why)
-		cr_skip_test("needs KVM: %s", why);
+	REQUIRE_ROOT_KVM();
 	/* World-connectable, so an unprivileged user can try its luck. */
 	cr_assert_eq(daemon_start(&d, "socket_mode = 0666\n"), 0);
 	baseline = daemon_baseline(&d);

@@ -28,19 +28,9 @@
 static struct daemon d;
 static int baseline;
 
-static void require_root_kvm(void)
-{
-	const char *why = kvm_unavailable();
-
-	if (geteuid() != 0)
-		cr_skip_test("needs root: registering VMs is a management operation");
-	if (why)
-		cr_skip_test("needs KVM: %s", why);
-}
-
 static void start(void)
 {
-	require_root_kvm();
+	REQUIRE_ROOT_KVM();
 	cr_assert_eq(daemon_start(&d, "offer_timeout = 20s\n"), 0);
 	baseline = daemon_baseline(&d);
 	cr_assert_geq(baseline, 0);

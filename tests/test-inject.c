@@ -28,12 +28,7 @@ static struct daemon d;
 
 static void start(void)
 {
-	const char *why = kvm_unavailable();
-
-	if (geteuid() != 0)
-		cr_skip_test("needs root: registering VMs is a management operation");
-	if (why)
-		cr_skip_test("needs KVM: %s", why);
+	REQUIRE_ROOT_KVM();
 	if (!getenv("MIGCTL") || system("jq --version >/dev/null 2>&1"))
 		cr_skip_test("needs MIGCTL (run through make check) and jq");
 	cr_assert_eq(daemon_start_logged(&d, NULL), 0);

@@ -46,12 +46,7 @@ struct victim {
 
 static void start(void)
 {
-	const char *why = kvm_unavailable();
-
-	if (geteuid() != 0)
-		cr_skip_test("needs root: registering VMs is a management operation");
-	if (why)
-		cr_skip_test("needs KVM: %s", why);
+	REQUIRE_ROOT_KVM();
 	/* World-connectable, so other users can try their luck. */
 	cr_assert_eq(daemon_start(&d, "socket_mode = 0666\ngrant_timeout = 1s\n"), 0);
 }

@@ -31,12 +31,7 @@ static struct daemon d;
 
 static void start(void)
 {
-	const char *why = kvm_unavailable();
-
-	if (geteuid() != 0)
-		cr_skip_test("needs root: registering VMs is a management operation");
-	if (why)
-		cr_skip_test("needs KVM: %s", why);
+	REQUIRE_ROOT_KVM();
 	cr_assert_eq(daemon_start(&d, "switch_timeout = 2s\n"), 0);
 }
 
@@ -315,36 +310,33 @@ Test(rebind, a_source_that_stays_gets_it_refused)
 	mig_unref(dest);
 }
 
-/* A child of the source keeps the memory's fd: refused, it is named. */
-Test(rebind, an_fd_left_behind_gets_it_refused)
+/* A child of the source keeps the memory: refused, and it is named. */
+static void left_behind(bool memfd, enum leave how, const char *verb)
 {
+	const char *vm = memfd ? "legacy" : "victim";
 	struct mig_ctx *dest;
 	struct source src;
 	char why[64];
 
-	source_start(&src, "victim", false, SZ, LEAVE_AN_FD);
-	dest = claim_rebind(&src, "victim");
+	source_start(&src, vm, memfd, SZ, how);
+	dest = claim_rebind(&src, vm);
 	source_told(&src);
-	snprintf(why, sizeof(why), "pid %d still holds region 0", src.helper);
+	snprintf(why, sizeof(why), "pid %d still %s region 0", src.helper,
+		 verb);
 	expect_refused(dest, src.sid, why);
 	source_reap(&src);
 	mig_unref(dest);
 }
 
+Test(rebind, an_fd_left_behind_gets_it_refused)
+{
+	left_behind(false, LEAVE_AN_FD, "holds");
+}
+
 /* Only a mapping left behind, no fd: refused as well. */
 Test(rebind, a_mapping_left_behind_gets_it_refused)
 {
-	struct mig_ctx *dest;
-	struct source src;
-	char why[64];
-
-	source_start(&src, "legacy", true, SZ, LEAVE_A_MAPPING);
-	dest = claim_rebind(&src, "legacy");
-	source_told(&src);
-	snprintf(why, sizeof(why), "pid %d still maps region 0", src.helper);
-	expect_refused(dest, src.sid, why);
-	source_reap(&src);
-	mig_unref(dest);
+	left_behind(true, LEAVE_A_MAPPING, "maps");
 }
 
 /*
