@@ -70,13 +70,36 @@ MIG_EXPORT int mig_gmem_create(int vm_fd, uint64_t size, uint64_t flags)
 
 MIG_EXPORT int mig_gmem_link(int vm_fd, int gmem_fd)
 {
+	return mig_gmem_link_vm(vm_fd, gmem_fd, -1);
+}
+
+MIG_EXPORT uint64_t mig_gmem_link_flags(int vm_fd)
+{
+	int r = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_LINK_GUEST_MEMFD);
+
+	return r > 0 ? (uint64_t)r : 0;
+}
+
+/*
+ * Where the kernel has the rebind rule (our patch: the capability lists
+ * PRESERVE), contents survive a link only for the same VM, proven with
+ * that VM's fd; without the proof the kernel zeroes them. A kernel with
+ * the plain RFC link keeps them either way.
+ */
+MIG_EXPORT int mig_gmem_link_vm(int vm_fd, int gmem_fd, int source_vm_fd)
+{
 	struct kvm_link_guest_memfd arg = { .fd = (__u64)gmem_fd };
 	int fd;
 
 	if (gmem_fd < 0)
 		return -EBADF;
+	if (source_vm_fd >= 0 &&
+	    (mig_gmem_link_flags(vm_fd) & KVM_LINK_GUEST_MEMFD_PRESERVE)) {
+		arg.flags = KVM_LINK_GUEST_MEMFD_PRESERVE;
+		arg.vm_fd = (__u64)source_vm_fd;
+	}
 	fd = ioctl(vm_fd, KVM_LINK_GUEST_MEMFD_V2, &arg);
-	if (fd < 0 && errno == ENOTTY)
+	if (fd < 0 && errno == ENOTTY && !arg.flags)
 		fd = ioctl(vm_fd, KVM_LINK_GUEST_MEMFD_V1, &arg);
 	return fd < 0 ? -errno : fd;
 }

@@ -435,11 +435,30 @@ int mig_kvm_probe(int vm_fd, struct mig_kvm_caps *caps);
 int mig_gmem_create(int vm_fd, uint64_t size, uint64_t flags);
 
 /**
- * mig_gmem_link() - a new gmem fd of @vm_fd on @gmem_fd's inode.
+ * mig_gmem_link() - a new gmem fd of @vm_fd on @gmem_fd's inode, with no
+ * proof of identity: on a kernel with the rebind rule the memory arrives
+ * zeroed (and every other holder is revoked).
  * Returns: the fd; -ENOTTY when the kernel has no link ioctl; -EINVAL
  * for a non-gmem fd or a gmem of @vm_fd itself.
  */
 int mig_gmem_link(int vm_fd, int gmem_fd);
+
+/**
+ * mig_gmem_link_vm() - the same, presenting @source_vm_fd (the gmem's own
+ * VM, which migrd hands only to a successor) as proof that this is the
+ * same virtual machine: the contents are kept. -1: no proof, as
+ * mig_gmem_link(). On a kernel with the plain RFC link (no rule, no
+ * KVM_CAP_LINK_GUEST_MEMFD) contents are kept either way.
+ * Returns: the fd; -EPERM when the proof is not the gmem's VM; -EBADF.
+ * Needs LIBMIG_0.3.
+ */
+int mig_gmem_link_vm(int vm_fd, int gmem_fd, int source_vm_fd);
+
+/**
+ * mig_gmem_link_flags() - KVM_LINK_GUEST_MEMFD_* flags the kernel knows
+ * (KVM_CAP_LINK_GUEST_MEMFD, our patch); 0 where it has no rule.
+ */
+uint64_t mig_gmem_link_flags(int vm_fd);
 
 /**
  * mig_memslot_set() - bind guest range @gpa..+@size of @vm_fd to @hva,

@@ -81,6 +81,16 @@ Test(link_FAKE_ioctl, rfc_error_codes)
 	cr_assert_eq(errno, EINVAL, "reserved must be zero");
 	cr_assert_eq(mig_gmem_link(vm_a, gmem_a), -EINVAL,
 		     "linking a gmem back into its own VM");
+	cr_assert_eq(mig_gmem_link_vm(vm_b, gmem_a, memfd), -EPERM,
+		     "a proof that is not a VM fd");
+	close(memfd);
+	cr_assert_eq(mig_gmem_link_vm(vm_b, gmem_a, memfd), -EBADF,
+		     "a proof that is no fd at all");
+}
+
+Test(link_FAKE_ioctl, the_kernel_rule_is_announced)
+{
+	cr_assert_eq(mig_gmem_link_flags(vm_b), KVM_LINK_GUEST_MEMFD_PRESERVE);
 }
 
 Test(link_FAKE_ioctl, same_inode_bound_to_the_new_vm)
@@ -94,7 +104,8 @@ Test(link_FAKE_ioctl, same_inode_bound_to_the_new_vm)
 	memcpy(src, "guest data", 11);
 	cr_assert_eq(mig_memslot_set(vm_b, 0, 0, 1 << 21, src, gmem_a, 0),
 		     -EINVAL, "the real kernel refuses A's gmem in B");
-	fd = mig_gmem_link(vm_b, gmem_a);
+	/* A's VM fd proves it is the same VM: the contents stay. */
+	fd = mig_gmem_link_vm(vm_b, gmem_a, vm_a);
 	cr_assert_geq(fd, 0, "link: %s", strerror(-fd));
 	cr_assert_neq(fd, gmem_a, "a new fd");
 	fstat(gmem_a, &a);
@@ -104,4 +115,22 @@ Test(link_FAKE_ioctl, same_inode_bound_to_the_new_vm)
 	cr_assert_str_eq((char *)dst, "guest data");
 	cr_assert_eq(mig_memslot_set(vm_b, 0, 0, 1 << 21, dst, fd, 0), 0,
 		     "the linked fd binds into B");
+}
+
+/* Without the proof (a rebind, or anybody else): the memory is zeroed. */
+Test(link_FAKE_ioctl, without_proof_only_zeros)
+{
+	uint8_t *src, *dst;
+	int fd;
+
+	src = map_fd(gmem_a, 1 << 21);
+	cr_assert_not_null(src);
+	memcpy(src, "guest data", 11);
+	fd = mig_gmem_link(vm_b, gmem_a);
+	cr_assert_geq(fd, 0, "link: %s", strerror(-fd));
+	dst = map_fd(fd, 1 << 21);
+	cr_assert_not_null(dst);
+	for (int i = 0; i < 1 << 21; i++)
+		if (dst[i])
+			cr_assert_fail("byte %d is %#x, not zero", i, dst[i]);
 }

@@ -44,7 +44,8 @@ static int take_zeroed(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 	/* A copy would not use the rebound memory at all. */
 	if (s == STRATEGY_COPY)
 		s = STRATEGY_SHARE;
-	r = build_memory(v, &h->regions[0], s, NULL);
+	/* No proof of identity: a kernel with the rule zeroes it too. */
+	r = build_memory(v, &h->regions[0], s, NULL, -1);
 	if (!r) {
 		*host = host_nonzero(v);
 		printf("rebind strategy=%s zeroed=%d host_nonzero_words=%" PRIu64

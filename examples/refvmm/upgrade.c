@@ -194,7 +194,7 @@ static int map_fd(int fd, uint64_t size, uint8_t **out)
  * src receives the source mapping to copy from during the pause.
  */
 int build_memory(struct vmm *v, struct mig_region *reg, enum strategy s,
-		 uint8_t **src)
+		 uint8_t **src, int proof_vm_fd)
 {
 	int r;
 
@@ -209,7 +209,9 @@ int build_memory(struct vmm *v, struct mig_region *reg, enum strategy s,
 		r = map_fd(v->mem_fd, v->mem_size, &v->mem);
 		return r ? r : machine_memory_bind(v, -1);
 	case STRATEGY_LINK:
-		v->mem_fd = mig_gmem_link(v->vm, reg->fd);
+		/* The source VM fd is the proof that this is the same VM:
+		 * the kernel keeps the contents (and zeroes them without). */
+		v->mem_fd = mig_gmem_link_vm(v->vm, reg->fd, proof_vm_fd);
 		if (v->mem_fd < 0)
 			return v->mem_fd;
 		r = map_fd(v->mem_fd, v->mem_size, &v->mem);
@@ -355,7 +357,7 @@ int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
 	v->mem_size = h->regions[0].size;
 	printf("claimed session=%" PRIu64 "\n", sid);
 	s = strategy_choose(v, &h->regions[0], want);
-	r = build_memory(v, &h->regions[0], s, &src);
+	r = build_memory(v, &h->regions[0], s, &src, h->vm_fd);
 	if (!r)
 		r = machine_vcpu(v);
 	if (r) {

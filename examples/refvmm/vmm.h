@@ -102,7 +102,7 @@ int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
 		    enum strategy strategy, const uint8_t *token);
 int find_session(struct mig_ctx *ctx, const char *name, uint64_t *sid);
 int build_memory(struct vmm *v, struct mig_region *reg, enum strategy s,
-		 uint8_t **src);
+		 uint8_t **src, int proof_vm_fd);
 enum strategy strategy_choose(struct vmm *v, const struct mig_region *reg,
 			      enum strategy want);
 void say_error(struct mig_ctx *ctx, const char *what, int r);

@@ -5,9 +5,15 @@
  * shim gives it the RFC v2 ABI and error codes, and does the real work on
  * the real kernel underneath:
  *
- *   ioctl(vm, KVM_LINK_GUEST_MEMFD, {fd, flags, reserved}) returns a new
- *   fd on the same inode as fd, or -1 with EINVAL when fd is not a gmem,
- *   flags or reserved are not zero, or the gmem already belongs to vm.
+ *   ioctl(vm, KVM_LINK_GUEST_MEMFD, {fd, flags, vm_fd, reserved}) returns
+ *   a new fd on the same inode as fd, or -1 with EINVAL when fd is not a
+ *   gmem, a flag is unknown, reserved is not zero, or the gmem already
+ *   belongs to vm. As our kernel patch does, it keeps the contents only
+ *   with KVM_LINK_GUEST_MEMFD_PRESERVE and a VM fd as proof (EBADF for no
+ *   fd, EPERM for one that is not a VM), and zeroes them otherwise. What
+ *   it cannot do from user space: check that the proof is the gmem's own
+ *   VM (VM ioctls work only in the VM's process), and revoke the other
+ *   holders. The REAL twins, on the patched kernel, check both.
  *   Ownership is asked of the real kernel: binding a gmem into a VM other
  *   than its own fails with EINVAL there, so a scratch bind that succeeds
  *   means "own VM" (and is undone at once).
@@ -25,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -89,17 +96,55 @@ static int owned_by(int vm, int gmem)
 	return own;
 }
 
+static int is_vm(int fd)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return 0;
+	link[n] = '\0';
+	return strcmp(link, KVM_VM_LINK_NAME) == 0;
+}
+
+/* The rule: contents only for the same VM, proven; zeroes otherwise. */
+static int check_proof(const struct kvm_link_guest_memfd *a)
+{
+	if (!(a->flags & KVM_LINK_GUEST_MEMFD_PRESERVE))
+		return a->vm_fd ? -EINVAL : 0;
+	if (a->vm_fd > (__u64)0x7fffffff || fcntl((int)a->vm_fd, F_GETFD) < 0)
+		return -EBADF;
+	return is_vm((int)a->vm_fd) ? 0 : -EPERM;
+}
+
 static int fake_link(int vm, struct kvm_link_guest_memfd *a)
 {
 	ino_t ino;
-	int fd;
+	int fd, r;
 
 	for (int i = 0; i < 5; i++)
 		if (a->reserved[i])
 			goto einval;
-	if (a->flags || a->vm_fd || a->fd > (__u64)0x7fffffff ||
+	if ((a->flags & ~KVM_LINK_GUEST_MEMFD_PRESERVE) ||
+	    a->fd > (__u64)0x7fffffff ||
 	    !is_gmem((int)a->fd, &ino) || owned_by(vm, (int)a->fd))
 		goto einval;
+	r = check_proof(a);
+	if (r) {
+		errno = -r;
+		return -1;
+	}
+	/* No proof: the memory goes on empty, as in the kernel. */
+	if (!(a->flags & KVM_LINK_GUEST_MEMFD_PRESERVE)) {
+		struct stat st;
+
+		if (fstat((int)a->fd, &st) < 0 ||
+		    fallocate((int)a->fd, FALLOC_FL_PUNCH_HOLE |
+			      FALLOC_FL_KEEP_SIZE, 0, st.st_size) < 0)
+			return -1;
+	}
 	fd = fcntl((int)a->fd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
@@ -148,6 +193,10 @@ int ioctl(int fd, unsigned long req, ...)
 	va_end(ap);
 	if (req == KVM_LINK_GUEST_MEMFD_V2)
 		return fake_link(fd, arg);
+	/* What our kernel answers: the flags it knows. */
+	if (req == KVM_CHECK_EXTENSION &&
+	    (long)(intptr_t)arg == KVM_CAP_LINK_GUEST_MEMFD)
+		return (int)KVM_LINK_GUEST_MEMFD_PRESERVE;
 	if (req == KVM_SET_USER_MEMORY_REGION2) {
 		struct kvm_userspace_memory_region2 *r = arg;
 
