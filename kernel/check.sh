@@ -2,17 +2,21 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Boot the patched kernel under QEMU (TCG) and run the kernel tests in it:
-#   kernel/check.sh [--debug] TEST-BINARY [TEST-NAME...]
+#   kernel/check.sh [--debug] [--stack BUILD] TEST-BINARY [TEST-NAME...]
 #
-# The initramfs holds busybox, an /init and the static test binary. The
-# run fails on a failed test, a missing closing line, or anything the
-# kernel itself reports: a WARNING, a BUG or oops, KASAN, lockdep.
-# Its last line is the tests' own "N passed, N failed".
+# The initramfs holds busybox, an /init and the static test binary; with
+# --stack, also the project's own migrd, migctl and refvmm from BUILD with
+# the shared libraries they load, and tests/kernel/stack.sh, which runs
+# the whole stack on this kernel after the kernel tests. The run fails on
+# a failed test, a missing closing line, or anything the kernel itself
+# reports: a WARNING, a BUG or oops, KASAN, lockdep. Its last line adds
+# up the suites' own "N passed, N failed".
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-debug=
+debug= stack=
 [ "${1:-}" = --debug ] && { debug=--debug; shift; }
-[ $# -ge 1 ] || { echo "usage: kernel/check.sh [--debug] TEST-BINARY [TEST...]" >&2; exit 2; }
+[ "${1:-}" = --stack ] && { stack=$(cd "$2" && pwd); shift 2; }
+[ $# -ge 1 ] || { echo "usage: kernel/check.sh [--debug] [--stack BUILD] TEST-BINARY [TEST...]" >&2; exit 2; }
 bin=$(readlink -f "$1")
 shift
 
@@ -28,6 +32,33 @@ mkdir -p "$work/root/bin" "$work/root/proc" "$work/root/sys" \
 	"$work/root/dev" "$work/root/tests"
 cp /bin/busybox "$work/root/bin/busybox"
 cp "$bin" "$work/root/tests/"
+
+# The project's programs, as built, with every library they load: packed
+# into the initramfs (no kernel options needed, unlike a 9p root).
+pack() { # pack PROGRAM...: into /stack, their libraries into /stack/lib
+	mkdir -p "$work/root/stack/lib" "$work/root/lib64"
+	for p in "$@"; do
+		cp "$p" "$work/root/stack/"
+		LD_LIBRARY_PATH=$stack/libmig/.libs ldd "$p" |
+			sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p' |
+			while read -r lib; do
+				cp -L "$lib" "$work/root/stack/lib/"
+			done
+	done
+	cp -L /lib64/ld-linux-x86-64.so.2 "$work/root/lib64/"
+}
+run_stack=
+if [ -n "$stack" ]; then
+	pack "$stack/migrd/migrd" "$stack/migrd/migctl" \
+		"$stack/examples/refvmm/.libs/refvmm"
+	cp "$here/../tests/lib.sh" "$here/../tests/kernel/stack.sh" \
+		"$work/root/stack/"
+	run_stack='mount -t tmpfs tmp /tmp; mkdir -p /run
+echo "stack: begin"
+LD_LIBRARY_PATH=/stack/lib MIGRD=/stack/migrd MIGCTL=/stack/migctl \
+	REFVMM=/stack/refvmm sh /stack/stack.sh
+echo "stack: end rc=$?"'
+fi
 cat >"$work/root/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -37,6 +68,7 @@ mount -t devtmpfs dev /dev 2>/dev/null
 echo "ktest: begin on \$(uname -r)"
 /tests/$(basename "$bin") $*
 echo "ktest: end rc=\$?"
+$run_stack
 reboot -f
 EOF
 chmod +x "$work/root/init"
@@ -45,6 +77,7 @@ chmod +x "$work/root/init"
 
 mem=2G
 limit=900
+[ -n "$stack" ] && limit=1800
 [ -n "$debug" ] && { mem=3G; limit=2400; }
 start=$(date +%s)
 timeout "$limit" qemu-system-x86_64 -accel tcg -cpu EPYC -smp 2 -m "$mem" \
@@ -57,7 +90,7 @@ echo "kernel: booted and tested in $(($(date +%s) - start)) s" >&2
 log=$work/console.log
 # Kept beside the kernel it came from, for a look after a failure.
 cp "$log" "${image%/arch/x86/boot/bzImage}/console.log" 2>/dev/null || true
-tr -d '\r' <"$log" | grep -E '^(ok|not ok|#) ' || true
+tr -d '\r' <"$log" | grep -E '^(ok|not ok|#|FAIL:) ' || true
 fail=0
 # KASAN and lockdep report as "BUG: KASAN: ..." and "WARNING: possible
 # circular locking ...", so these catch them with every WARN and oops.
@@ -67,13 +100,19 @@ if grep -qE "$problems" "$log"; then
 	grep -E -A30 "$problems" "$log" | head -n 80 >&2
 	fail=1
 fi
-closing=$(tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
-if [ -z "$closing" ]; then
+# One closing line per suite: the kernel tests', and the stack's.
+suites=$(tr -d '\r' <"$log" | grep -cE '^[0-9]+ passed, [0-9]+ failed$' || true)
+closing=$(tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' |
+	awk '{ p += $1; f += $3 } END { if (NR) print p " passed, " f " failed" }')
+want=1
+[ -n "$stack" ] && want=2
+if [ -z "$closing" ] || [ "$suites" -lt $want ]; then
 	echo "kernel: no closing line; the console said:" >&2
 	tail -n 40 "$log" >&2
 	echo "0 passed, 1 failed"
 	exit 1
 fi
 tr -d '\r' <"$log" | grep -q '^ktest: end rc=0$' || fail=1
+[ -z "$stack" ] || tr -d '\r' <"$log" | grep -q '^stack: end rc=0$' || fail=1
 echo "$closing"
 exit $fail

@@ -70,18 +70,29 @@ static int fresh_memfd(int fd, uint64_t need)
 	return nfd;
 }
 
-/* Nobody but migrd may hold or map any of the memory, from here on. */
+/*
+ * Nobody but migrd may hold or map any gmem region, from here on. A memfd
+ * region is not handed out at all (fresh memory takes its place), so who
+ * still holds the old one reaches nothing of the new identity's.
+ */
 static int nobody_else(struct zero_job *z)
 {
 	struct stat st[MIG_REGIONS_MAX];
+	unsigned int map[MIG_REGIONS_MAX], n = 0;
 	int r;
 
-	for (unsigned int i = 0; i < z->n; i++)
-		if (fstat(z->fds[i], &st[i]) < 0)
+	for (unsigned int i = 0; i < z->n; i++) {
+		if (z->memfd[i])
+			continue;
+		if (fstat(z->fds[i], &st[n]) < 0)
 			return -errno;
-	r = holders_find(st, z->n, getpid(), &z->holder);
+		map[n++] = i;
+	}
+	if (!n)
+		return 0;
+	r = holders_find(st, n, getpid(), &z->holder);
 	if (r > 0) {
-		z->failed = z->holder.file;
+		z->failed = map[z->holder.file];
 		return -EBUSY;
 	}
 	return r;

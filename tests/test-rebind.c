@@ -310,16 +310,15 @@ Test(rebind, a_source_that_stays_gets_it_refused)
 	mig_unref(dest);
 }
 
-/* A child of the source keeps the memory: refused, and it is named. */
-static void left_behind(bool memfd, enum leave how, const char *verb)
+/* A child of the source keeps the gmem: refused, and it is named. */
+static void left_behind(enum leave how, const char *verb)
 {
-	const char *vm = memfd ? "legacy" : "victim";
 	struct mig_ctx *dest;
 	struct source src;
 	char why[64];
 
-	source_start(&src, vm, memfd, SZ, how);
-	dest = claim_rebind(&src, vm);
+	source_start(&src, "victim", false, SZ, how);
+	dest = claim_rebind(&src, "victim");
 	source_told(&src);
 	snprintf(why, sizeof(why), "pid %d still %s region 0", src.helper,
 		 verb);
@@ -330,13 +329,32 @@ static void left_behind(bool memfd, enum leave how, const char *verb)
 
 Test(rebind, an_fd_left_behind_gets_it_refused)
 {
-	left_behind(false, LEAVE_AN_FD, "holds");
+	left_behind(LEAVE_AN_FD, "holds");
 }
 
 /* Only a mapping left behind, no fd: refused as well. */
 Test(rebind, a_mapping_left_behind_gets_it_refused)
 {
-	left_behind(true, LEAVE_A_MAPPING, "maps");
+	left_behind(LEAVE_A_MAPPING, "maps");
+}
+
+/*
+ * memfd RAM is replaced, not handed on: a child that keeps the old memfd
+ * keeps its own old pages, and the claimant gets fresh ones all the same.
+ */
+Test(rebind, an_old_memfd_left_behind_reaches_nothing)
+{
+	struct mig_ctx *dest;
+	struct source src;
+	ino_t ino;
+
+	source_start(&src, "legacy", true, SZ, LEAVE_AN_FD);
+	dest = claim_rebind(&src, "legacy");
+	source_told(&src);
+	expect_zeroed_memory(dest, src.sid, &ino);
+	cr_expect_neq(ino, src.ino, "fresh memory, not the memfd it holds");
+	source_reap(&src);
+	mig_unref(dest);
 }
 
 /*

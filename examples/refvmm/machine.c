@@ -18,6 +18,32 @@
 
 extern const uint8_t guest_code_start[], guest_code_end[];
 
+#ifndef KVM_X86_SW_PROTECTED_VM
+#define KVM_X86_SW_PROTECTED_VM 1
+#endif
+#ifndef KVM_SET_MEMORY_ATTRIBUTES
+struct kvm_memory_attributes {
+	__u64 address;
+	__u64 size;
+	__u64 attributes;
+	__u64 flags;
+};
+#define KVM_SET_MEMORY_ATTRIBUTES \
+	_IOW(KVMIO, 0xd2, struct kvm_memory_attributes)
+#define KVM_MEMORY_ATTRIBUTE_PRIVATE (1ULL << 3)
+#endif
+
+int machine_protect(struct vmm *v)
+{
+	int vm = ioctl(v->kvm, KVM_CREATE_VM, KVM_X86_SW_PROTECTED_VM);
+
+	if (vm < 0)
+		return -errno;
+	close(v->vm);
+	v->vm = vm;
+	return 0;
+}
+
 int machine_create(struct vmm *v)
 {
 	v->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -41,9 +67,64 @@ static int map_memory(struct vmm *v)
 	return 0;
 }
 
-/* Fresh guest RAM of the configured kind, mapped. */
+/*
+ * PRIVATE: slot 0 the shared low memfd, slot 1 the private gmem above it
+ * (its shared view, never used, an anonymous reservation), every byte of
+ * it marked private: the guest's accesses there go to the gmem.
+ */
+int machine_private_bind(struct vmm *v, int low_fd, int gmem_fd)
+{
+	uint64_t size = v->mem_size - FILL_START;
+	struct kvm_memory_attributes a = {
+		.address = FILL_START,
+		.size = size,
+		.attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE,
+	};
+	void *shared;
+	int r;
+
+	v->mem = mmap(NULL, FILL_START, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      low_fd, 0);
+	shared = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (v->mem == MAP_FAILED || shared == MAP_FAILED) {
+		v->mem = NULL;
+		return -errno;
+	}
+	v->low_fd = low_fd;
+	v->mem_fd = gmem_fd;
+	r = mig_memslot_set(v->vm, 0, 0, FILL_START, v->mem, -1, 0);
+	if (!r)
+		r = mig_memslot_set(v->vm, 1, FILL_START, size, shared,
+				    gmem_fd, 0);
+	if (!r && ioctl(v->vm, KVM_SET_MEMORY_ATTRIBUTES, &a) < 0)
+		r = -errno;
+	return r;
+}
+
+static int private_memory_new(struct vmm *v)
+{
+	int low, gmem, r;
+
+	if (v->mem_size > HOLE_START)
+		return -EINVAL;		/* below the APIC, not around it */
+	r = machine_protect(v);
+	if (r)
+		return r;
+	low = memfd_create("refvmm-low", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (low < 0 || ftruncate(low, FILL_START))
+		return -errno;
+	gmem = mig_gmem_create(v->vm, v->mem_size - FILL_START, 0);
+	if (gmem < 0)
+		return gmem;
+	return machine_private_bind(v, low, gmem);
+}
+
+/* Fresh guest RAM of the configured kind, mapped (and bound, if PRIVATE). */
 int machine_memory_new(struct vmm *v)
 {
+	if (v->ram == RAM_PRIVATE)
+		return private_memory_new(v);
 	if (v->ram == RAM_GMEM) {
 		v->mem_fd = mig_gmem_create(v->vm, v->mem_size,
 					    MIG_GMEM_MMAP |

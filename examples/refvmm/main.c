@@ -40,7 +40,7 @@ struct opts {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: refvmm --name NAME [--mem SIZE] [--ram gmem|memfd] [--seed N]\n"
+		"Usage: refvmm --name NAME [--mem SIZE] [--ram gmem|memfd|private] [--seed N]\n"
 		"       MIG_TOKEN=HEX refvmm --take NAME [--strategy auto|link|share|copy|memfd]\n"
 		"Run a KVM guest whose memory can be handed to a new VMM via migrd.\n\n"
 		"  -n, --name NAME      the VM's name, as registered with migrd\n"
@@ -48,7 +48,9 @@ static void usage(FILE *f)
 		"                       token of 'migctl grant NAME' in a pipe named by\n"
 		"                       $MIG_TOKEN_FD, or in $MIG_TOKEN (wiped when read)\n"
 		"  -m, --mem SIZE       guest memory, 2M to 16G in steps of 2M (default 1G)\n"
-		"  -r, --ram KIND       gmem (default) or memfd\n"
+		"  -r, --ram KIND       gmem (default; host-mappable, Linux 6.18), memfd,\n"
+		"                       or private (a protected VM whose RAM only the\n"
+		"                       guest reads; upgrades need the link ioctl)\n"
 		"  -S, --strategy S     how to take the memory (default auto)\n"
 		"      --seed N         the guest's pattern seed\n"
 		"      --stride BYTES   the guest fills and checks one word per\n"
@@ -111,9 +113,14 @@ static int parse(int argc, char **argv, struct opts *o)
 			}
 			break;
 		case 'r':
-			if (strcmp(optarg, "gmem") && strcmp(optarg, "memfd"))
+			if (!strcmp(optarg, "gmem"))
+				o->ram = RAM_GMEM;
+			else if (!strcmp(optarg, "memfd"))
+				o->ram = RAM_MEMFD;
+			else if (!strcmp(optarg, "private"))
+				o->ram = RAM_PRIVATE;
+			else
 				goto bad;
-			o->ram = strcmp(optarg, "gmem") ? RAM_MEMFD : RAM_GMEM;
 			break;
 		case 'S':
 			if (strategy_parse(optarg, &o->strategy))
@@ -140,7 +147,7 @@ static int boot(struct vmm *v, const struct opts *o)
 	v->seed = o->seed;
 	v->stride = o->stride;
 	r = machine_memory_new(v);
-	if (!r)
+	if (!r && v->ram != RAM_PRIVATE)
 		r = machine_memory_bind(v, v->ram == RAM_GMEM ? v->mem_fd : -1);
 	if (!r)
 		r = machine_vcpu(v);
@@ -226,7 +233,8 @@ static int serve(struct vmm *v, const struct opts *o, const char *name)
 int main(int argc, char **argv)
 {
 	struct opts o = { .mem = 1ULL << 30, .seed = 0x5eed, .stride = 4096 };
-	struct vmm v = { .kvm = -1, .vm = -1, .vcpu = -1, .mem_fd = -1 };
+	struct vmm v = { .kvm = -1, .vm = -1, .vcpu = -1, .mem_fd = -1,
+			 .low_fd = -1 };
 	struct mig_ctx *ctx = NULL;
 	sigset_t set;
 	int r;
@@ -262,7 +270,10 @@ int main(int argc, char **argv)
 		ctx = mig_unref(ctx);
 	} else {
 		r = boot(&v, &o);
-		if (r)
+		if (r == -EINVAL && o.ram == RAM_PRIVATE)
+			fprintf(stderr, "refvmm: --ram private needs KVM_X86_SW_PROTECTED_VM (CONFIG_KVM_SW_PROTECTED_VM) and at most %u MiB: %s\n",
+				HOLE_START >> 20, strerror(-r));
+		else if (r)
 			fprintf(stderr, "refvmm: cannot boot: %s\n", strerror(-r));
 	}
 	if (!r)

@@ -12,17 +12,38 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "guest.h"
 #include "vmm.h"
 
-/* Words of the mapping that are not zero, every byte looked at. */
+/*
+ * Words of the mapping that are not zero, every byte looked at: all of
+ * it, or for PRIVATE the shared low part, all the host can read (the
+ * guest's scan covers the rest).
+ */
 static uint64_t host_nonzero(const struct vmm *v)
 {
 	const uint64_t *w = (const uint64_t *)v->mem;
-	uint64_t n = 0;
+	uint64_t n = 0, size = v->ram == RAM_PRIVATE ? FILL_START : v->mem_size;
 
-	for (uint64_t i = 0; i < v->mem_size / 8; i++)
+	for (uint64_t i = 0; i < size / 8; i++)
 		n += w[i] != 0;
 	return n;
+}
+
+/* Our memory on the rebound regions; no proof of identity to present. */
+static int build_zeroed(struct vmm *v, struct mig_handoff *h,
+			enum strategy want, enum strategy *s)
+{
+	if (v->ram == RAM_PRIVATE) {
+		*s = strategy_choose(v, &h->regions[1], want);
+		return *s == STRATEGY_LINK ? build_private(v, h, -1) : -EINVAL;
+	}
+	*s = strategy_choose(v, &h->regions[0], want);
+	/* A copy would not use the rebound memory at all. */
+	if (*s == STRATEGY_COPY)
+		*s = STRATEGY_SHARE;
+	/* Where the kernel has the rule, it zeroes it too. */
+	return build_memory(v, &h->regions[0], *s, NULL, -1);
 }
 
 static int take_zeroed(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
@@ -40,12 +61,7 @@ static int take_zeroed(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 		say_error(ctx, "no memory from the rebind", r);
 		return r;
 	}
-	s = strategy_choose(v, &h->regions[0], want);
-	/* A copy would not use the rebound memory at all. */
-	if (s == STRATEGY_COPY)
-		s = STRATEGY_SHARE;
-	/* No proof of identity: a kernel with the rule zeroes it too. */
-	r = build_memory(v, &h->regions[0], s, NULL, -1);
+	r = build_zeroed(v, h, want, &s);
 	if (!r) {
 		*host = host_nonzero(v);
 		printf("rebind strategy=%s zeroed=%d host_nonzero_words=%" PRIu64
@@ -61,12 +77,16 @@ int rebind_as_dest(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 	uint64_t host = 0;
 	int r;
 
-	if (layout->nregions != 1 || layout->regions[0].gpa != 0) {
-		fprintf(stderr, "refvmm: expected one region at gpa 0\n");
+	if (private_layout(layout)) {
+		v->ram = RAM_PRIVATE;
+		v->mem_size = FILL_START + layout->regions[1].size;
+	} else if (layout->nregions != 1 || layout->regions[0].gpa != 0) {
+		fprintf(stderr, "refvmm: expected one region at gpa 0, or the private layout\n");
 		mig_abort(ctx, sid, "destination cannot use this layout");
 		return -EINVAL;
+	} else {
+		v->mem_size = layout->regions[0].size;
 	}
-	v->mem_size = layout->regions[0].size;
 	printf("claimed session=%" PRIu64 " grant=rebind\n", sid);
 	r = take_zeroed(v, ctx, sid, want, &host);
 	v->scan = true;

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest.h"
 #include "vmm.h"
 
 uint64_t now_ns(void)
@@ -74,21 +75,74 @@ void say_error(struct mig_ctx *ctx, const char *what, int r)
 	fprintf(stderr, "refvmm: %s: %s\n", what, why);
 }
 
+/* What we offer: all RAM in one region, or PRIVATE's two. */
+static unsigned int own_regions(const struct vmm *v, struct mig_region *reg)
+{
+	if (v->ram != RAM_PRIVATE) {
+		reg[0] = (struct mig_region){
+			.name = "ram", .size = v->mem_size, .fd = v->mem_fd,
+			.kind = v->ram == RAM_GMEM ? MIG_REGION_GMEM :
+				MIG_REGION_MEMFD,
+		};
+		return 1;
+	}
+	reg[0] = (struct mig_region){
+		.name = "low", .size = FILL_START, .kind = MIG_REGION_MEMFD,
+		.fd = v->low_fd,
+	};
+	reg[1] = (struct mig_region){
+		.name = "ram", .gpa = FILL_START,
+		.size = v->mem_size - FILL_START, .kind = MIG_REGION_GMEM,
+		.fd = v->mem_fd,
+	};
+	return 2;
+}
+
+/* PRIVATE's layout: the shared low memfd at 0, private gmem above. */
+bool private_layout(const struct mig_handoff *h)
+{
+	return h->nregions == 2 &&
+	       h->regions[0].kind == MIG_REGION_MEMFD &&
+	       h->regions[0].gpa == 0 && h->regions[0].size == FILL_START &&
+	       h->regions[1].kind == MIG_REGION_GMEM &&
+	       h->regions[1].gpa == FILL_START &&
+	       h->regions[1].size + FILL_START <= HOLE_START;
+}
+
+/*
+ * PRIVATE: a protected VM of our own, the same low memfd mapped, and the
+ * gmem linked, which is the only way: the host can neither map nor copy
+ * private memory. With the source's VM fd as proof the kernel keeps it;
+ * without (a rebind), it zeroes it.
+ */
+int build_private(struct vmm *v, struct mig_handoff *h, int proof_vm_fd)
+{
+	int gmem, low, r;
+
+	v->ram = RAM_PRIVATE;
+	v->mem_size = FILL_START + h->regions[1].size;
+	r = machine_protect(v);
+	if (r)
+		return r;
+	gmem = mig_gmem_link_vm(v->vm, h->regions[1].fd, proof_vm_fd);
+	if (gmem < 0)
+		return gmem;
+	low = h->regions[0].fd;
+	h->regions[0].fd = -1;
+	return machine_private_bind(v, low, gmem);
+}
+
 int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name)
 {
 	struct upgrade_times t = { .requested_ns = now_ns() };
-	struct mig_region reg = {
-		.name = "ram",
-		.size = v->mem_size,
-		.kind = v->ram == RAM_GMEM ? MIG_REGION_GMEM : MIG_REGION_MEMFD,
-		.fd = v->mem_fd,
-	};
+	struct mig_region reg[2];
+	unsigned int n = own_regions(v, reg);
 	uint64_t sid;
 	size_t len;
 	void *blob;
 	int r;
 
-	r = mig_offer(ctx, name, &reg, 1, v->vm, &sid);
+	r = mig_offer(ctx, name, reg, n, v->vm, &sid);
 	if (r) {
 		say_error(ctx, "offer", r);
 		return r;
@@ -176,7 +230,9 @@ enum strategy strategy_choose(struct vmm *v, const struct mig_region *reg,
 	if (reg->kind == MIG_REGION_MEMFD)
 		return STRATEGY_MEMFD;
 	mig_kvm_probe(v->vm, &caps);
-	return caps.link_ioctl ? STRATEGY_LINK : STRATEGY_SHARE;
+	/* Private memory can only be linked: nothing else would see it. */
+	return caps.link_ioctl || v->ram == RAM_PRIVATE ? STRATEGY_LINK :
+		STRATEGY_SHARE;
 }
 
 static int map_fd(int fd, uint64_t size, uint8_t **out)
@@ -350,14 +406,20 @@ int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
 		return r;
 	}
 	r = -EINVAL;
-	if (h->nregions != 1 || h->regions[0].gpa != 0) {
-		fprintf(stderr, "refvmm: expected one region at gpa 0\n");
+	if (private_layout(h)) {
+		v->ram = RAM_PRIVATE;
+		s = strategy_choose(v, &h->regions[1], want);
+		printf("claimed session=%" PRIu64 " ram=private\n", sid);
+		r = s == STRATEGY_LINK ? build_private(v, h, h->vm_fd) : -EINVAL;
+	} else if (h->nregions != 1 || h->regions[0].gpa != 0) {
+		fprintf(stderr, "refvmm: expected one region at gpa 0, or the private layout\n");
 		goto abort;
+	} else {
+		v->mem_size = h->regions[0].size;
+		printf("claimed session=%" PRIu64 "\n", sid);
+		s = strategy_choose(v, &h->regions[0], want);
+		r = build_memory(v, &h->regions[0], s, &src, h->vm_fd);
 	}
-	v->mem_size = h->regions[0].size;
-	printf("claimed session=%" PRIu64 "\n", sid);
-	s = strategy_choose(v, &h->regions[0], want);
-	r = build_memory(v, &h->regions[0], s, &src, h->vm_fd);
 	if (!r)
 		r = machine_vcpu(v);
 	if (r) {

@@ -15,7 +15,14 @@
 
 #include <libmig.h>
 
-enum ram_kind { RAM_GMEM, RAM_MEMFD };
+/*
+ * GMEM: guest_memfd the host maps (6.18: GUEST_MEMFD_FLAG_MMAP). MEMFD: a
+ * legacy VMM. PRIVATE: what a kernel without gmem mmap (6.12) and every
+ * confidential VM has: a KVM_X86_SW_PROTECTED_VM whose RAM above
+ * FILL_START is private gmem only the guest can read; below it a shared
+ * memfd holds the page tables, code, stack and mailbox. Two regions.
+ */
+enum ram_kind { RAM_GMEM, RAM_MEMFD, RAM_PRIVATE };
 
 enum strategy {
 	STRATEGY_AUTO,
@@ -40,8 +47,10 @@ struct vmm {
 	uint64_t mem_size;
 	uint64_t seed;
 	uint64_t stride;			/* guest touches one word per stride */
-	uint8_t *mem;			/* host mapping of guest memory */
+	uint8_t *mem;			/* host mapping of guest memory
+					 * (PRIVATE: of the low memfd only) */
 	int mem_fd;			/* gmem or memfd offered on upgrade */
+	int low_fd;			/* PRIVATE: the shared low memfd */
 	enum ram_kind ram;
 	bool verbose;
 	bool scan;			/* guest scans its memory first */
@@ -60,6 +69,10 @@ struct vmm {
 
 /* machine.c */
 int machine_create(struct vmm *v);
+/* PRIVATE: replace the VM by a KVM_X86_SW_PROTECTED_VM (before memory). */
+int machine_protect(struct vmm *v);
+/* PRIVATE: the shared low memfd mapped, and the two slots bound. */
+int machine_private_bind(struct vmm *v, int low_fd, int gmem_fd);
 int machine_memory_new(struct vmm *v);
 int machine_memory_bind(struct vmm *v, int gmem_fd);
 int machine_vcpu(struct vmm *v);
@@ -105,6 +118,8 @@ int build_memory(struct vmm *v, struct mig_region *reg, enum strategy s,
 		 uint8_t **src, int proof_vm_fd);
 enum strategy strategy_choose(struct vmm *v, const struct mig_region *reg,
 			      enum strategy want);
+bool private_layout(const struct mig_handoff *h);
+int build_private(struct vmm *v, struct mig_handoff *h, int proof_vm_fd);
 void say_error(struct mig_ctx *ctx, const char *what, int r);
 void fault_point(const char *point);
 
