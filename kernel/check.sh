@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Boot the patched kernel under QEMU (TCG) and run the kernel tests in it:
-#   kernel/check.sh [--debug] [--stack BUILD] TEST-BINARY [TEST-NAME...]
+#   kernel/check.sh [--debug] [--stack BUILD [--bench]] TEST-BINARY [TEST...]
 #
 # The initramfs holds busybox, an /init and the static test binary; with
 # --stack, also the project's own migrd, migctl and refvmm from BUILD with
@@ -10,13 +10,17 @@
 # the whole stack on this kernel after the kernel tests. The run fails on
 # a failed test, a missing closing line, or anything the kernel itself
 # reports: a WARNING, a BUG or oops, KASAN, lockdep. Its last line adds
-# up the suites' own "N passed, N failed".
+# up the suites' own "N passed, N failed". With --bench, bench/kernel.sh
+# (link against copy) runs instead of the stack's tests, and its figures
+# are the output.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 debug= stack=
 [ "${1:-}" = --debug ] && { debug=--debug; shift; }
 [ "${1:-}" = --stack ] && { stack=$(cd "$2" && pwd); shift 2; }
-[ $# -ge 1 ] || { echo "usage: kernel/check.sh [--debug] [--stack BUILD] TEST-BINARY [TEST...]" >&2; exit 2; }
+suite=tests/kernel/stack.sh
+[ -n "$stack" ] && [ "${1:-}" = --bench ] && { suite=bench/kernel.sh; shift; }
+[ $# -ge 1 ] || { echo "usage: kernel/check.sh [--debug] [--stack BUILD [--bench]] TEST-BINARY [TEST...]" >&2; exit 2; }
 bin=$(readlink -f "$1")
 shift
 
@@ -51,13 +55,13 @@ run_stack=
 if [ -n "$stack" ]; then
 	pack "$stack/migrd/migrd" "$stack/migrd/migctl" \
 		"$stack/examples/refvmm/.libs/refvmm"
-	cp "$here/../tests/lib.sh" "$here/../tests/kernel/stack.sh" \
-		"$work/root/stack/"
-	run_stack='mount -t tmpfs tmp /tmp; mkdir -p /run
-echo "stack: begin"
-LD_LIBRARY_PATH=/stack/lib MIGRD=/stack/migrd MIGCTL=/stack/migctl \
-	REFVMM=/stack/refvmm sh /stack/stack.sh
-echo "stack: end rc=$?"'
+	cp "$here/../tests/lib.sh" "$here/../$suite" "$work/root/stack/"
+	run_stack="mount -t tmpfs tmp /tmp; mkdir -p /run
+echo 'stack: begin'
+N=${BENCH_N:-5} SIZES='${BENCH_SIZES:-32M 128M 512M}' \\
+	LD_LIBRARY_PATH=/stack/lib MIGRD=/stack/migrd MIGCTL=/stack/migctl \\
+	REFVMM=/stack/refvmm sh /stack/$(basename "$suite")
+echo \"stack: end rc=\$?\""
 fi
 cat >"$work/root/init" <<EOF
 #!/bin/busybox sh
@@ -90,7 +94,14 @@ echo "kernel: booted and tested in $(($(date +%s) - start)) s" >&2
 log=$work/console.log
 # Kept beside the kernel it came from, for a look after a failure.
 cp "$log" "${image%/arch/x86/boot/bzImage}/console.log" 2>/dev/null || true
-tr -d '\r' <"$log" | grep -E '^(ok|not ok|#|FAIL:) ' || true
+tr -d '\r' <"$log" | grep -E '^(ok|not ok|#|FAIL:|bench:?) ' || true
+if [ "$suite" = bench/kernel.sh ]; then
+	# The figures: the medians' table and the ratios.
+	tr -d '\r' <"$log" | sed -n '/^kernel .*upgrades each$/,/^stack: end/p' |
+		grep -v '^stack: end'
+	tr -d '\r' <"$log" | grep -q '^stack: end rc=0$'
+	exit $?
+fi
 fail=0
 # KASAN and lockdep report as "BUG: KASAN: ..." and "WARNING: possible
 # circular locking ...", so these catch them with every WARN and oops.

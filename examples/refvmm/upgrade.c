@@ -254,7 +254,9 @@ int build_memory(struct vmm *v, struct mig_region *reg, enum strategy s,
 {
 	int r;
 
-	if ((s == STRATEGY_MEMFD) != (reg->kind == MIG_REGION_MEMFD))
+	/* memfd RAM is mapped or copied; gmem is shared, linked or copied. */
+	if (s != STRATEGY_COPY &&
+	    (s == STRATEGY_MEMFD) != (reg->kind == MIG_REGION_MEMFD))
 		return -EINVAL;
 	v->ram = reg->kind == MIG_REGION_MEMFD ? RAM_MEMFD : RAM_GMEM;
 	switch (s) {
@@ -283,7 +285,8 @@ int build_memory(struct vmm *v, struct mig_region *reg, enum strategy s,
 		if (!r && (madvise(v->mem, v->mem_size, MADV_POPULATE_WRITE) < 0 ||
 			   madvise(*src, v->mem_size, MADV_POPULATE_READ) < 0))
 			r = -errno;
-		return r ? r : machine_memory_bind(v, v->mem_fd);
+		return r ? r : machine_memory_bind(v, v->ram == RAM_GMEM ?
+						   v->mem_fd : -1);
 	case STRATEGY_AUTO:
 		break;
 	}
