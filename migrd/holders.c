@@ -49,7 +49,8 @@ static DIR *open_below(int at, const char *dir, int *err)
 	int fd = openat(at, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
 
-	*err = fd < 0 && errno != ENOENT ? -errno : 0;
+	/* ENOENT or ESRCH: the process or thread is exiting or gone. */
+	*err = fd < 0 && errno != ENOENT && errno != ESRCH ? -errno : 0;
 	if (fd < 0)
 		return NULL;
 	d = fdopendir(fd);
@@ -126,7 +127,7 @@ static int scan_process(int procfd, pid_t pid, struct hold_query *q)
 	snprintf(path, sizeof(path), "%d", pid);
 	pfd = openat(procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pfd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return errno == ENOENT || errno == ESRCH ? 0 : -errno;
 	r = scan_links(pfd, "map_files", pid, q);
 	close(pfd);
 	return r;
