@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* migrd(8): options, configuration, daemonizing, and the main loop. */
 #include <errno.h>
-#include <grp.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,7 +178,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	say_ready(ready);
+	activation_notify("READY=1\nSTATUS=serving");
 	r = server_run();
+	activation_notify("STOPPING=1");
 	log_notice("stopping: aborting %u open sessions; sources keep their guests",
 		   migrd.nsessions);
 	server_fini();

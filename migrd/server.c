@@ -439,11 +439,28 @@ static int lookup_group(const char *name, gid_t *gid)
 	return 0;
 }
 
+/* The socket systemd made for us (migrd.socket), if it passed one. */
+static int take_activated(void)
+{
+	int fd = activation_listener(migrd.cfg.socket,
+				     sizeof(migrd.cfg.socket));
+
+	if (fd < 0)
+		return fd;
+	log_notice("serving the socket systemd passed: %s", migrd.cfg.socket);
+	migrd.listener.fd = fd;
+	migrd.listener.fn = client_accept;
+	return watch_add(&migrd.listener, EPOLLIN);
+}
+
 static int setup_listener(void)
 {
 	gid_t gid = (gid_t)-1;
 	int fd, r;
 
+	r = take_activated();
+	if (r != -ENOENT)
+		return r;
 	if (migrd.cfg.socket_group[0]) {
 		r = lookup_group(migrd.cfg.socket_group, &gid);
 		if (r)

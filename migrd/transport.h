@@ -72,6 +72,11 @@ int sockpath_claim(const char *path);
 int sockpath_bind(int fd, mode_t mode, gid_t gid);
 void sockpath_release(void);
 
+/* activation.c: systemd's socket (LISTEN_FDS) and readiness (sd_notify). */
+/* The passed listener (its path into path), -ENOENT if none was passed. */
+int activation_listener(char *path, size_t len);
+void activation_notify(const char *state);
+
 /* procmon.c */
 int procmon_init(void);
 void procmon_fini(void);
