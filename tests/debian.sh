@@ -27,9 +27,12 @@ expect() { # expect NAME COMMAND...
 # 1. build, from what git tracks (no build trees, nothing generated)
 mkdir "$work/src"
 git -C "$top" archive HEAD | tar -x -C "$work/src"
-(cd "$work/src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1
-expect "dpkg-buildpackage -us -uc -b" test $? = 0 ||
-	tail -n 40 "$work/build.log"
+if ! (cd "$work/src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1; then
+	echo "FAIL: dpkg-buildpackage -us -uc -b:"
+	grep -E 'error|\*\*\*' "$work/build.log" | head -n 20
+	exit 1
+fi
+passes=$((passes + 1))
 for p in $pkgs; do
 	expect "package $p built" sh -c "ls '$work'/${p}_*.deb >/dev/null 2>&1"
 done
@@ -41,9 +44,13 @@ sed 's/^/lintian: /' "$work/lintian.log"
 expect "lintian: no errors" sh -c "! grep -q '^E:' '$work/lintian.log'"
 
 # 3. installed, the packaged migrd serves the packaged migctl
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$work"/*.deb \
-	>"$work/install.log" 2>&1
-expect "apt-get install the packages" test $? = 0 || tail -n 20 "$work/install.log"
+if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$work"/*.deb \
+	>"$work/install.log" 2>&1; then
+	echo "FAIL: apt-get install the packages:"
+	tail -n 20 "$work/install.log"
+	exit 1
+fi
+passes=$((passes + 1))
 expect "migrd is /usr/sbin/migrd" test -x /usr/sbin/migrd
 expect "the units are where systemd looks" test -f /lib/systemd/system/migrd.socket
 expect "the hook is where libvirt looks" test -x /etc/libvirt/hooks/qemu.d/migrd

@@ -31,8 +31,10 @@ expect "started: passes" hook hookvm started begin -
 expect "started: registered under its UUID" registered
 expect "started: owner is the VMM of the pid file" test "$(owner)" = "$pid"
 expect "started: under its name" sh -c "'$MIGCTL' show hookvm | grep -q 'uuid:     $uuid'"
+id=$("$MIGCTL" --json show "$uuid" | sed 's/.*"id":"\([0-9a-f]*\)".*/\1/')
 expect "reconnect: passes" hook hookvm reconnect begin -
 expect "reconnect: still one registration" test "$("$MIGCTL" --json list | grep -o "\"uuid\":\"$uuid\"" | wc -l)" = 1
+expect "reconnect: the same identity" sh -c "'$MIGCTL' --json show '$uuid' | grep -q '\"id\":\"$id\"'"
 # The registered VM can be upgraded like any other.
 kill -USR1 "$pid"
 MIG_TOKEN=$("$MIGCTL" grant "$uuid") "$REFVMM" --take hookvm >"$dir/hookvm.1" 2>&1 &

@@ -104,6 +104,23 @@ static int owner_pid(const char *domain, pid_t *pid)
 	return 0;
 }
 
+/*
+ * Registered already, by this very process? migrd pins an owner by pidfd
+ * and ends its registration when it exits, so a registration that still
+ * names this pid is this process's, not a reused pid's.
+ */
+static bool same_registration(struct mig_ctx *ctx, const char *name,
+			      const char *uuid, pid_t pid)
+{
+	struct mig_list *l = NULL;
+	bool same = mig_show(ctx, uuid, &l) == 0 && l->nvms &&
+		    l->vms[0].owner_pid == pid &&
+		    strcmp(l->vms[0].name, name) == 0;
+
+	mig_list_free(l);
+	return same;
+}
+
 static int do_register(struct mig_ctx *ctx, const char *name, const char *uuid)
 {
 	struct mig_vm_info vm;
@@ -115,8 +132,12 @@ static int do_register(struct mig_ctx *ctx, const char *name, const char *uuid)
 			name, conf.pid_dir, strerror(-r));
 		return r;
 	}
-	/* A stale registration of the same domain (libvirt restarted, or
-	 * a crash without "stopped") would block the new one. */
+	/* libvirtd restarted and reconnects to the same QEMU: keep its
+	 * identity and whatever session it has open. */
+	if (same_registration(ctx, name, uuid, pid))
+		return 0;
+	/* A stale registration of the same domain (a crash without
+	 * "stopped") would block the new one. */
 	mig_unregister(ctx, uuid);
 	r = mig_register(ctx, name, uuid, pid, -1, &vm);
 	if (r)
