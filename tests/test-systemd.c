@@ -84,7 +84,8 @@ Test(systemd, without_systemd_it_just_runs)
 Test(systemd, a_passed_socket_of_the_wrong_kind_is_refused)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char log[64], conf[64], msg[4096] = "";
+	char log[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+	char conf[sizeof(log)], msg[4096] = "";
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0), status = -1;
 	FILE *f;
 	pid_t pid;
