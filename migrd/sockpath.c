@@ -130,6 +130,22 @@ static int take_lock(void)
 	return 0;
 }
 
+/* Does anybody answer on the socket there? */
+static bool answers(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s",
+			 sp.dirfd, sp.name);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	bool yes;
+
+	yes = fd >= 0 && n > 0 && (size_t)n < sizeof(sa.sun_path) &&
+	      connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return yes;
+}
+
 /*
  * What sits where the socket goes. We hold the lock, so a socket there
  * is left over from a migrd that crashed: replace it. Anything else is
@@ -145,6 +161,11 @@ static int clear_stale(void)
 		log_err("%s exists and is not a socket; not touching it",
 			sp.path);
 		return -EEXIST;
+	}
+	/* A migrd from before the lock would answer: leave it its socket. */
+	if (answers()) {
+		log_err("a migrd without the lock is serving %s", sp.path);
+		return -EADDRINUSE;
 	}
 	if (unlinkat(sp.dirfd, sp.name, 0) < 0)
 		return -errno;

@@ -103,4 +103,19 @@ expect "the next migrd starts" started
 expect "saying it replaced the stale socket" has "$dir/try.log" "replaced the stale socket"
 expect "stopped, it removes its socket" test ! -e "$dir/s1/migrd.sock"
 
+# 9. a socket somebody serves without the lock (a migrd from before it):
+# refused, and left in place
+if command -v systemd-socket-activate >/dev/null; then
+	rm -f "$dir/s1/migrd.sock"
+	systemd-socket-activate --seqpacket -l "$dir/s1/migrd.sock" sleep 600 \
+		>/dev/null 2>&1 &
+	other=$!
+	pids="$pids $other"
+	wait_for 5 test -S "$dir/s1/migrd.sock"
+	MIG_TIMEOUT_MS=1000 try "$dir/s1/migrd.sock"
+	expect "a served socket without the lock is refused" refused "without the lock is serving"
+	expect "and left in place" test -S "$dir/s1/migrd.sock"
+	kill "$other"
+fi
+
 finish
