@@ -104,6 +104,17 @@ MIG_EXPORT int mig_gmem_link_vm(int vm_fd, int gmem_fd, int source_vm_fd)
 	return fd < 0 ? -errno : fd;
 }
 
+MIG_EXPORT int mig_memory_private(int vm_fd, uint64_t gpa, uint64_t size)
+{
+	struct kvm_memory_attributes a = {
+		.address = gpa,
+		.size = size,
+		.attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE,
+	};
+
+	return ioctl(vm_fd, KVM_SET_MEMORY_ATTRIBUTES, &a) < 0 ? -errno : 0;
+}
+
 MIG_EXPORT int mig_memslot_set(int vm_fd, uint32_t slot, uint64_t gpa,
 			       uint64_t size, void *hva, int gmem_fd,
 			       uint64_t gmem_offset)

@@ -431,6 +431,19 @@ struct mig_kvm_caps {
 /** mig_kvm_probe() - what the kernel offers, asked of a VM fd. */
 int mig_kvm_probe(int vm_fd, struct mig_kvm_caps *caps);
 
+/*
+ * A VM whose private memory only its guest reads (KVM_X86_SW_PROTECTED_VM,
+ * Linux 6.8+ with CONFIG_KVM_SW_PROTECTED_VM): the type for KVM_CREATE_VM.
+ */
+#define MIG_VM_TYPE_SW_PROTECTED	1
+
+/**
+ * mig_memory_private() - mark guest range @gpa..+@size of @vm_fd private
+ * (KVM_SET_MEMORY_ATTRIBUTES): the guest's accesses there go to the
+ * slot's guest_memfd. Needs LIBMIG_0.3.
+ */
+int mig_memory_private(int vm_fd, uint64_t gpa, uint64_t size);
+
 /** mig_gmem_create() - a new guest_memfd of @vm_fd. Returns the fd. */
 int mig_gmem_create(int vm_fd, uint64_t size, uint64_t flags);
 

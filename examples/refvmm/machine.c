@@ -18,24 +18,9 @@
 
 extern const uint8_t guest_code_start[], guest_code_end[];
 
-#ifndef KVM_X86_SW_PROTECTED_VM
-#define KVM_X86_SW_PROTECTED_VM 1
-#endif
-#ifndef KVM_SET_MEMORY_ATTRIBUTES
-struct kvm_memory_attributes {
-	__u64 address;
-	__u64 size;
-	__u64 attributes;
-	__u64 flags;
-};
-#define KVM_SET_MEMORY_ATTRIBUTES \
-	_IOW(KVMIO, 0xd2, struct kvm_memory_attributes)
-#define KVM_MEMORY_ATTRIBUTE_PRIVATE (1ULL << 3)
-#endif
-
 int machine_protect(struct vmm *v)
 {
-	int vm = ioctl(v->kvm, KVM_CREATE_VM, KVM_X86_SW_PROTECTED_VM);
+	int vm = ioctl(v->kvm, KVM_CREATE_VM, MIG_VM_TYPE_SW_PROTECTED);
 
 	if (vm < 0)
 		return -errno;
@@ -75,11 +60,6 @@ static int map_memory(struct vmm *v)
 int machine_private_bind(struct vmm *v, int low_fd, int gmem_fd)
 {
 	uint64_t size = v->mem_size - FILL_START;
-	struct kvm_memory_attributes a = {
-		.address = FILL_START,
-		.size = size,
-		.attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE,
-	};
 	void *shared;
 	int r;
 
@@ -97,8 +77,8 @@ int machine_private_bind(struct vmm *v, int low_fd, int gmem_fd)
 	if (!r)
 		r = mig_memslot_set(v->vm, 1, FILL_START, size, shared,
 				    gmem_fd, 0);
-	if (!r && ioctl(v->vm, KVM_SET_MEMORY_ATTRIBUTES, &a) < 0)
-		r = -errno;
+	if (!r)
+		r = mig_memory_private(v->vm, FILL_START, size);
 	return r;
 }
 
