@@ -18,22 +18,6 @@ MEM=${E2E_MEM:-128M}
 . "$(dirname "$0")/lib.sh"
 start_migrd
 
-# upgrade NAME N STRATEGY [FAULT] -> $new, log $dir/NAME.N
-upgrade() {
-	kill -USR1 "$pid"
-	MIG_TOKEN=$("$MIGCTL" grant "$1") || bad "$1: grant for upgrade $2"
-	export MIG_TOKEN
-	preload=
-	# FAKE: this kernel has no KVM_LINK_GUEST_MEMFD; preload the fake.
-	[ "$3" = link ] && preload=$FAKE_LINK
-	LD_PRELOAD=$preload ASAN_OPTIONS=verify_asan_link_order=0 \
-		REFVMM_FAULT=${4:-} "$REFVMM" --take "$1" --strategy "$3" \
-		--verbose >"$dir/$1.$2" 2>&1 &
-	new=$!
-	unset MIG_TOKEN
-	pids="$pids $new"
-}
-
 # ---- 1. every strategy, three upgrades in a row ----
 for s in share copy memfd link; do
 	ram=gmem

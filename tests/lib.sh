@@ -69,3 +69,18 @@ boot() {
 	wait_for 300 has "$dir/$name.0" '^running' || { bad "$name boots"; return 1; }
 	"$MIGCTL" register "$name" --pid "$pid" >/dev/null || bad "$name registers"
 }
+
+# upgrade NAME N STRATEGY [FAULT] -> $new, log $dir/NAME.N: signal the VMM
+# ($pid) to offer, grant, start its successor. link has the FAKE ioctl
+# preloaded where FAKE_LINK names it (a kernel without the real one).
+upgrade() {
+	kill -USR1 "$pid"
+	tok=$("$MIGCTL" grant "$1") || bad "$1: grant for upgrade $2"
+	preload=
+	[ "$3" = link ] && preload=${FAKE_LINK:-}
+	MIG_TOKEN=$tok LD_PRELOAD=$preload ASAN_OPTIONS=verify_asan_link_order=0 \
+		REFVMM_FAULT=${4:-} "$REFVMM" --take "$1" --strategy "$3" \
+		--verbose >"$dir/$1.$2" 2>&1 &
+	new=$!
+	pids="$pids $new"
+}

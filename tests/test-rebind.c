@@ -279,21 +279,30 @@ Test(rebind, gets_only_zeros_once_the_source_exited)
 	mig_unref(dest);
 }
 
-/* memfd RAM: the claimant gets fresh memory; the old pages stay behind. */
-Test(rebind, memfd_gets_fresh_memory)
+/*
+ * memfd RAM is replaced, not handed on: the claimant gets fresh memory,
+ * also when a child of the source keeps the old memfd (its own old pages
+ * are all it keeps).
+ */
+static void memfd_fresh(enum leave how)
 {
 	struct mig_ctx *dest;
 	struct source src;
 	ino_t ino;
 
-	source_start(&src, "legacy", true, SZ, LEAVE_NOTHING);
+	source_start(&src, "legacy", true, SZ, how);
 	dest = claim_rebind(&src, "legacy");
 	source_told(&src);
 	expect_zeroed_memory(dest, src.sid, &ino);
-	cr_expect_neq(ino, src.ino, "not the source's memfd");
+	cr_expect_neq(ino, src.ino, "fresh memory, not the source's memfd");
 	cr_assert_eq(mig_commit(dest, src.sid), 0);
 	source_reap(&src);
 	mig_unref(dest);
+}
+
+Test(rebind, memfd_gets_fresh_memory)
+{
+	memfd_fresh(LEAVE_NOTHING);
 }
 
 /* The source that never exits: nothing is handed out, ever. */
@@ -338,23 +347,9 @@ Test(rebind, a_mapping_left_behind_gets_it_refused)
 	left_behind(LEAVE_A_MAPPING, "maps");
 }
 
-/*
- * memfd RAM is replaced, not handed on: a child that keeps the old memfd
- * keeps its own old pages, and the claimant gets fresh ones all the same.
- */
 Test(rebind, an_old_memfd_left_behind_reaches_nothing)
 {
-	struct mig_ctx *dest;
-	struct source src;
-	ino_t ino;
-
-	source_start(&src, "legacy", true, SZ, LEAVE_AN_FD);
-	dest = claim_rebind(&src, "legacy");
-	source_told(&src);
-	expect_zeroed_memory(dest, src.sid, &ino);
-	cr_expect_neq(ino, src.ino, "fresh memory, not the memfd it holds");
-	source_reap(&src);
-	mig_unref(dest);
+	memfd_fresh(LEAVE_AN_FD);
 }
 
 /*

@@ -20,15 +20,6 @@ MEM=${MEM:-32M}
 . "$(dirname "$0")/lib.sh"
 start_migrd
 
-# upgrade NAME N [FAULT] -> $new, log $dir/NAME.N
-upgrade() {
-	kill -USR1 "$pid"
-	tok=$("$MIGCTL" grant "$1") || bad "$1: grant for upgrade $2"
-	MIG_TOKEN=$tok REFVMM_FAULT=${3:-} "$REFVMM" --take "$1" \
-		--strategy link --verbose >"$dir/$1.$2" 2>&1 &
-	new=$!
-	pids="$pids $new"
-}
 say() { sed -n "s/^\($1\)/# \1/p" "$2"; }
 
 # ---- 1. three upgrades through the real link ioctl ----
@@ -36,7 +27,7 @@ boot vm private || { finish; exit 1; }
 sum=$(grep '^report' "$dir/vm.0" | head -n 1 | sed 's/.*checksum=\([^ ]*\).*/\1/')
 for n in 1 2 3; do
 	old=$pid
-	upgrade vm $n
+	upgrade vm $n link
 	if ! wait_for 600 has "$dir/vm.$n" '^upgrade '; then
 		bad "link upgrade $n finished"
 		cat "$dir/vm.$n" "$dir/migrd.log"
@@ -54,7 +45,7 @@ expect "three upgrades recorded" sh -c "'$MIGCTL' show vm | grep -q 'upgrades: 3
 
 # ---- 2. the successor dies after linking, before its commit ----
 count=$(reports "$dir/vm.3")
-upgrade vm 4 dest-loaded
+upgrade vm 4 link dest-loaded
 expect "killed successor: it linked first" wait_for 600 has "$dir/vm.4" 'ram=private'
 expect "killed successor: it died" wait_for 600 gone "$new"
 expect "killed successor: the source runs on" wait_for 600 more_reports "$dir/vm.3" "$count"
