@@ -6,9 +6,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/magic.h>
+#include <linux/vhost.h>
+#include <net/if.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -74,5 +79,67 @@ MIG_EXPORT int mig_fd_classify(int fd, struct mig_fd_info *info)
 	info->size = (uint64_t)st.st_size;
 	info->ino = st.st_ino;
 	info->writable = (fl & O_ACCMODE) == O_RDWR;
+	return 0;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * A character device: tap and vhost answer an ioctl only they know, so
+ * a renamed /dev/null cannot pass for one; VFIO and iommufd are known by
+ * where they live.
+ */
+static enum mig_device_kind chardev_kind(int fd, const char *link)
+{
+	struct ifreq ifr;
+	uint64_t features;
+
+	if (strcmp(link, "/dev/net/tun") == 0 &&
+	    ioctl(fd, TUNGETIFF, &ifr) == 0)
+		return MIG_DEVICE_TAP;
+	if (has_prefix(link, "/dev/vhost-") &&
+	    ioctl(fd, VHOST_GET_FEATURES, &features) == 0)
+		return MIG_DEVICE_VHOST;
+	if (has_prefix(link, "/dev/vfio/") || strcmp(link, "/dev/iommu") == 0)
+		return MIG_DEVICE_VFIO;
+	if (isatty(fd))
+		return MIG_DEVICE_TTY;
+	return MIG_DEVICE_OTHER;
+}
+
+MIG_EXPORT int mig_device_kind_of(int fd, enum mig_device_kind *kind)
+{
+	char path[64], link[256];
+	struct mig_fd_info fi;
+	struct stat st;
+	ssize_t n;
+	int r = mig_fd_classify(fd, &fi);
+
+	if (r)
+		return r;
+	/* Memory and KVM's own fds have rules of their own (regions, the
+	 * VM fd): a device slot must not be a way around them. */
+	if (fi.kind != MIG_FD_OTHER)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	link[n] = '\0';
+	if (has_prefix(link, "anon_inode:kvm") || strcmp(link, "/dev/kvm") == 0)
+		return -EINVAL;
+	if (strcmp(link, "anon_inode:[eventfd]") == 0)
+		*kind = MIG_DEVICE_EVENTFD;
+	else if (S_ISFIFO(st.st_mode))
+		*kind = MIG_DEVICE_PIPE;
+	else if (S_ISSOCK(st.st_mode))
+		*kind = MIG_DEVICE_SOCKET;
+	else if (S_ISCHR(st.st_mode))
+		*kind = chardev_kind(fd, link);
+	else
+		*kind = MIG_DEVICE_OTHER;
 	return 0;
 }

@@ -37,45 +37,97 @@ static int session_call(struct mig_ctx *ctx, Mig__Kind kind, uint64_t session,
 	return r;
 }
 
-MIG_EXPORT int mig_offer(struct mig_ctx *ctx, const char *vm,
-			 const struct mig_region *regions,
-			 unsigned int nregions, int vm_fd, uint64_t *session)
+/*
+ * The caller's args as this library knows them: a caller built against
+ * a newer libmig may pass a larger struct, whose extra fields must then
+ * be unused (zero), as with openat2(2).
+ */
+static int offer_args(const struct mig_offer_args *in, size_t size,
+		      struct mig_offer_args *out)
 {
-	Mig__Region wr[MIG_REGIONS_MAX], *wp[MIG_REGIONS_MAX];
+	if (!in || size < sizeof(*out))
+		return -EINVAL;
+	for (size_t i = sizeof(*out); i < size; i++)
+		if (((const unsigned char *)in)[i])
+			return -E2BIG;
+	*out = *in;
+	return 0;
+}
+
+static void regions_to_wire(const struct mig_offer_args *a, Mig__Region *wr,
+			    Mig__Region **wp, int *fds, unsigned int *nfds)
+{
+	for (unsigned int i = 0; i < a->nregions; i++) {
+		const struct mig_region *r = &a->regions[i];
+
+		mig__region__init(&wr[i]);
+		wr[i].name = (char *)r->name;
+		wr[i].has_gpa = wr[i].has_size = wr[i].has_offset = true;
+		wr[i].has_flags = wr[i].has_kind = wr[i].has_fd = true;
+		wr[i].gpa = r->gpa;
+		wr[i].size = r->size;
+		wr[i].offset = r->offset;
+		wr[i].flags = r->flags;
+		wr[i].kind = (Mig__RegionKind)r->kind;
+		wr[i].fd = (int32_t)*nfds;
+		fds[(*nfds)++] = r->fd;
+		wp[i] = &wr[i];
+	}
+}
+
+static void devices_to_wire(const struct mig_offer_args *a, Mig__Device *wd,
+			    Mig__Device **wp, int *fds, unsigned int *nfds)
+{
+	for (unsigned int i = 0; i < a->ndevices; i++) {
+		mig__device__init(&wd[i]);
+		wd[i].name = (char *)a->devices[i].name;
+		wd[i].has_kind = wd[i].has_fd = true;
+		wd[i].kind = (Mig__DeviceKind)a->devices[i].kind;
+		wd[i].fd = (int32_t)*nfds;
+		fds[(*nfds)++] = a->devices[i].fd;
+		wp[i] = &wd[i];
+	}
+}
+
+MIG_EXPORT int mig_offer_ex(struct mig_ctx *ctx, const char *vm,
+			    const struct mig_offer_args *args, size_t size,
+			    uint64_t *session)
+{
+	Mig__Region wr[MIG_REGIONS_MAX], *wrp[MIG_REGIONS_MAX];
+	Mig__Device wd[MIG_DEVICES_MAX], *wdp[MIG_DEVICES_MAX];
 	Mig__Request req = MIG__REQUEST__INIT;
 	Mig__Offer o = MIG__OFFER__INIT;
-	int fds[MIG_REGIONS_MAX + 1];
+	Mig__StateFormat f;
+	int fds[MIG_REGIONS_MAX + MIG_DEVICES_MAX + 1];
+	struct mig_offer_args a;
 	unsigned int nfds = 0;
 	Mig__Response *resp;
-	int r;
+	int r = offer_args(args, size, &a);
 
-	if (!vm || (nregions && !regions) || nregions > MIG_REGIONS_MAX)
+	if (r)
+		return r;
+	if (!vm || (a.nregions && !a.regions) || a.nregions > MIG_REGIONS_MAX ||
+	    (a.ndevices && !a.devices) || a.ndevices > MIG_DEVICES_MAX)
 		return -EINVAL;
 	req.kind = MIG__KIND__OFFER;
 	req.offer = &o;
 	o.vm = (char *)vm;
 	o.has_vm_fd = true;
 	o.vm_fd = -1;
-	if (vm_fd >= 0) {
+	if (a.vm_fd >= 0) {
 		o.vm_fd = (int32_t)nfds;
-		fds[nfds++] = vm_fd;
+		fds[nfds++] = a.vm_fd;
 	}
-	for (unsigned int i = 0; i < nregions; i++) {
-		mig__region__init(&wr[i]);
-		wr[i].name = (char *)regions[i].name;
-		wr[i].has_gpa = wr[i].has_size = wr[i].has_offset = true;
-		wr[i].has_flags = wr[i].has_kind = wr[i].has_fd = true;
-		wr[i].gpa = regions[i].gpa;
-		wr[i].size = regions[i].size;
-		wr[i].offset = regions[i].offset;
-		wr[i].flags = regions[i].flags;
-		wr[i].kind = (Mig__RegionKind)regions[i].kind;
-		wr[i].fd = (int32_t)nfds;
-		fds[nfds++] = regions[i].fd;
-		wp[i] = &wr[i];
+	regions_to_wire(&a, wr, wrp, fds, &nfds);
+	o.n_regions = a.nregions;
+	o.regions = wrp;
+	devices_to_wire(&a, wd, wdp, fds, &nfds);
+	o.n_devices = a.ndevices;
+	o.devices = wdp;
+	if (a.format) {
+		mig_format_to_wire(&f, a.format);
+		o.format = &f;
 	}
-	o.n_regions = nregions;
-	o.regions = wp;
 	r = mig_call(ctx, &req, fds, nfds, &resp, NULL, NULL);
 	if (r)
 		return r;
@@ -87,14 +139,28 @@ MIG_EXPORT int mig_offer(struct mig_ctx *ctx, const char *vm,
 	return r;
 }
 
+MIG_EXPORT int mig_offer(struct mig_ctx *ctx, const char *vm,
+			 const struct mig_region *regions,
+			 unsigned int nregions, int vm_fd, uint64_t *session)
+{
+	const struct mig_offer_args a = {
+		.regions = regions, .nregions = nregions, .vm_fd = vm_fd,
+	};
+
+	return mig_offer_ex(ctx, vm, &a, sizeof(a), session);
+}
+
 MIG_EXPORT void mig_handoff_free(struct mig_handoff *h)
 {
 	if (!h)
 		return;
 	for (unsigned int i = 0; i < h->nregions; i++)
 		mig_close_fds(&h->regions[i].fd, 1);
+	for (unsigned int i = 0; i < h->ndevices; i++)
+		mig_close_fds(&h->devices[i].fd, 1);
 	mig_close_fds(&h->vm_fd, 1);
 	free(h->regions);
+	free(h->devices);
 	free(h);
 }
 
@@ -119,6 +185,12 @@ static int handoff_from_wire(const Mig__Handoff *in, int *fds,
 			h->regions[i].fd = fds[w->fd];
 	}
 	h->nregions = in->n_regions;
+	if (mig_devices_from_wire(&h->devices, &h->ndevices, in->devices,
+				  in->n_devices))
+		goto nomem;
+	for (size_t i = 0; i < in->n_devices; i++)
+		h->devices[i].fd = fds[in->devices[i]->fd];
+	mig_format_from_wire(&h->format, in->format);
 	if (in->has_vm_fd && in->vm_fd >= 0)
 		h->vm_fd = fds[in->vm_fd];
 	h->grant = (enum mig_grant)in->grant;
@@ -186,8 +258,26 @@ MIG_EXPORT int mig_claim(struct mig_ctx *ctx, uint64_t session,
 			 const void *token, size_t token_len,
 			 struct mig_handoff **handoff)
 {
+	return mig_claim_ex(ctx, session, token, token_len, NULL, 0, handoff);
+}
+
+MIG_EXPORT int mig_claim_ex(struct mig_ctx *ctx, uint64_t session,
+			    const void *token, size_t token_len,
+			    const struct mig_state_format *loads,
+			    unsigned int nloads, struct mig_handoff **handoff)
+{
+	Mig__StateFormat wf[MIG_FORMATS_MAX], *wp[MIG_FORMATS_MAX];
 	Mig__Request req = MIG__REQUEST__INIT;
 	Mig__Claim c = MIG__CLAIM__INIT;
+
+	if ((nloads && !loads) || nloads > MIG_FORMATS_MAX)
+		return -EINVAL;
+	for (unsigned int i = 0; i < nloads; i++) {
+		mig_format_to_wire(&wf[i], &loads[i]);
+		wp[i] = &wf[i];
+	}
+	c.n_loads = nloads;
+	c.loads = wp;
 
 	req.kind = MIG__KIND__CLAIM;
 	req.claim = &c;

@@ -32,6 +32,10 @@ extern "C" {
 #define MIG_REASON_MAX		128
 /* Most regions one VM may offer. */
 #define MIG_REGIONS_MAX		32
+/* Most device fds one VM may offer beside its memory. Since LIBMIG_0.4. */
+#define MIG_DEVICES_MAX		16
+/* Most state formats a destination may say it loads. Since LIBMIG_0.4. */
+#define MIG_FORMATS_MAX		8
 
 struct mig_ctx;
 
@@ -131,6 +135,51 @@ struct mig_region {
 	int fd;				/* -1 in query results */
 };
 
+/*
+ * What a device fd is (since LIBMIG_0.4). migrd checks each fd against
+ * its declared kind, hands device fds to a successor only (never to a
+ * rebind: they reach the old VM's devices) and closes its copies when
+ * the session ends either way.
+ */
+enum mig_device_kind {
+	MIG_DEVICE_EVENTFD	= 1,	/* eventfd(2): irqfd, ioeventfd */
+	MIG_DEVICE_TAP		= 2,	/* /dev/net/tun attached to a tap */
+	MIG_DEVICE_VHOST	= 3,	/* /dev/vhost-* */
+	MIG_DEVICE_VFIO		= 4,	/* under /dev/vfio, or /dev/iommu */
+	MIG_DEVICE_PIPE		= 5,	/* pipe or FIFO: a console's output */
+	MIG_DEVICE_TTY		= 6,	/* a terminal: pty master or slave */
+	MIG_DEVICE_SOCKET	= 7,	/* any socket */
+	MIG_DEVICE_OTHER	= 8,	/* anything but memory or a KVM fd */
+};
+
+/** mig_device_kind_name() - "eventfd", "tap", ...; "unknown" otherwise. */
+const char *mig_device_kind_name(enum mig_device_kind kind);
+
+/**
+ * mig_device_kind_of() - what kind of device fd @fd really is, asked of
+ * the kernel: MIG_DEVICE_OTHER for none of the specific kinds.
+ * Returns: 0; -EBADF; -EINVAL for memory (gmem, memfd) and KVM fds,
+ * which travel as regions and as the VM fd, never as devices.
+ */
+int mig_device_kind_of(int fd, enum mig_device_kind *kind);
+
+struct mig_device {
+	char name[MIG_NAME_MAX];	/* VMM's label, unique per offer */
+	enum mig_device_kind kind;
+	int fd;				/* -1 in query results */
+};
+
+/*
+ * A guest state format (since LIBMIG_0.4). The source names the one its
+ * state is in (@version; @min_version unused); a destination names each
+ * it can load, from @min_version to @version.
+ */
+struct mig_state_format {
+	char name[MIG_NAME_MAX];
+	uint32_t version;
+	uint32_t min_version;
+};
+
 /* What a claim token lets its bearer do with a VM's memory. */
 enum mig_grant {
 	MIG_GRANT_NONE		= 0,
@@ -165,6 +214,10 @@ struct mig_session_info {
 	bool zeroed;			/* memory zeroed for a rebind */
 	unsigned int nregions;
 	struct mig_region *regions;	/* owned; fds are -1 */
+	/* Since LIBMIG_0.4: */
+	unsigned int ndevices;
+	struct mig_device *devices;	/* owned; fds are -1 */
+	struct mig_state_format format;	/* name "" if the source said none */
 };
 
 struct mig_status {
@@ -311,7 +364,36 @@ struct mig_handoff {
 	bool deferred;			/* rebind: fds are -1 here and come
 					 * with mig_take_memory() */
 	bool zeroed;			/* memory was zeroed by migrd */
+	/* Since LIBMIG_0.4: */
+	unsigned int ndevices;
+	struct mig_device *devices;	/* fds are the caller's now; none
+					 * on a rebind */
+	struct mig_state_format format;	/* the source's; name "" if none */
 };
+
+/* Everything an offer can carry; since LIBMIG_0.4. */
+struct mig_offer_args {
+	const struct mig_region *regions;
+	unsigned int nregions;
+	int vm_fd;				/* -1: none */
+	const struct mig_device *devices;	/* may be NULL */
+	unsigned int ndevices;
+	const struct mig_state_format *format;	/* NULL: not checked */
+};
+
+/**
+ * mig_offer_ex() - mig_offer() with device fds and the state's format.
+ * @size: sizeof(struct mig_offer_args) as the caller was built with, so
+ *	that later versions can grow the struct.
+ *
+ * Device fds stay open in the caller too; a successor gets them with its
+ * claim, a rebind never does. A claimant that cannot load @format is
+ * refused and the session aborted before the source is asked to pause.
+ * Returns: as mig_offer(); -EBADF when a device fd is not its kind.
+ */
+int mig_offer_ex(struct mig_ctx *ctx, const char *vm,
+		 const struct mig_offer_args *args, size_t size,
+		 uint64_t *session);
 
 /**
  * mig_claim() - destination: take a session's memory.
@@ -329,6 +411,17 @@ struct mig_handoff {
  */
 int mig_claim(struct mig_ctx *ctx, uint64_t session, const void *token,
 	      size_t token_len, struct mig_handoff **handoff);
+
+/**
+ * mig_claim_ex() - mig_claim() saying which state formats this VMM
+ * loads (@loads, @nloads; none: migrd cannot check). Since LIBMIG_0.4.
+ * Returns: as mig_claim(); -EPROTONOSUPPORT when the source's state is
+ * in none of them: the session is then aborted and the source's guest
+ * runs on, never paused.
+ */
+int mig_claim_ex(struct mig_ctx *ctx, uint64_t session, const void *token,
+		 size_t token_len, const struct mig_state_format *loads,
+		 unsigned int nloads, struct mig_handoff **handoff);
 
 /** mig_handoff_free() - closes every fd still >= 0 in it. NULL-safe. */
 void mig_handoff_free(struct mig_handoff *handoff);

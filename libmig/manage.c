@@ -96,8 +96,10 @@ MIG_EXPORT void mig_list_free(struct mig_list *list)
 {
 	if (!list)
 		return;
-	for (unsigned int i = 0; i < list->nsessions; i++)
+	for (unsigned int i = 0; i < list->nsessions; i++) {
 		free(list->sessions[i].regions);
+		free(list->sessions[i].devices);
+	}
 	free(list->sessions);
 	free(list->vms);
 	free(list);
@@ -170,7 +172,7 @@ static int list_append(struct mig_list *acc, struct mig_list *page)
 	       page->nsessions * sizeof(*s));
 	acc->nvms += page->nvms;
 	acc->nsessions += page->nsessions;
-	/* The regions moved with the sessions: only the arrays go. */
+	/* Regions and devices moved with the sessions: only the arrays go. */
 	page->nsessions = 0;
 	mig_list_free(page);
 	return 0;

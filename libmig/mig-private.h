@@ -107,6 +107,13 @@ void mig_vm_from_wire(struct mig_vm_info *out, const Mig__VmInfo *in);
 int mig_session_from_wire(struct mig_session_info *out,
 			  const Mig__SessionInfo *in, bool regions);
 void mig_region_from_wire(struct mig_region *out, const Mig__Region *in);
+void mig_device_from_wire(struct mig_device *out, const Mig__Device *in);
+int mig_devices_from_wire(struct mig_device **out, unsigned int *n,
+			  Mig__Device **in, size_t nin);
+void mig_format_from_wire(struct mig_state_format *out,
+			  const Mig__StateFormat *in);
+void mig_format_to_wire(Mig__StateFormat *out,
+			const struct mig_state_format *in);
 
 /* Receive and decode one datagram on ctx's socket (client.c). */
 int mig_recv_response(struct mig_ctx *ctx, Mig__Response **resp, int *fds,

@@ -198,6 +198,19 @@ static int add_region_refs(int32_t *refs, unsigned int *n,
 	return 0;
 }
 
+/* Every device names its fd. */
+static int add_device_refs(int32_t *refs, unsigned int *n,
+			   Mig__Device **devices, size_t ndevices)
+{
+	for (size_t i = 0; i < ndevices; i++) {
+		int r = add_ref(refs, n, devices[i]->has_fd, devices[i]->fd,
+				false);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 static int request_refs(const Mig__Request *req, int32_t *refs,
 			unsigned int *n)
 {
@@ -212,6 +225,9 @@ static int request_refs(const Mig__Request *req, int32_t *refs,
 	if (!r && req->offer)
 		r = add_region_refs(refs, n, req->offer->regions,
 				    req->offer->n_regions, false);
+	if (!r && req->offer)
+		r = add_device_refs(refs, n, req->offer->devices,
+				    req->offer->n_devices);
 	return r;
 }
 
@@ -232,6 +248,9 @@ static int response_refs(const Mig__Response *resp, int32_t *refs,
 			r = add_region_refs(refs, n, resp->handoff->regions,
 					    resp->handoff->n_regions,
 					    resp->handoff->deferred);
+		if (!r)
+			r = add_device_refs(refs, n, resp->handoff->devices,
+					    resp->handoff->n_devices);
 	}
 	if (!r && resp->has_peer_fd)
 		r = add_ref(refs, n, true, resp->peer_fd, true);

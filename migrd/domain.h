@@ -108,6 +108,9 @@ struct session {
 	bool dest_watched;		/* recovered: its exit is watched */
 	unsigned int nregions;
 	struct mig_region regions[MIG_REGIONS_MAX];	/* fd -1 once handed */
+	unsigned int ndevices;
+	struct mig_device devices[MIG_DEVICES_MAX];	/* fd -1 once handed */
+	struct mig_state_format format;	/* the source's; name "" if none */
 	int vm_fd;
 	uint8_t *blob;
 	size_t bloblen;

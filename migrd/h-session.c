@@ -34,6 +34,21 @@ static struct session *target_session(uint64_t id, bool has, struct reply *rep)
 	return s && !fsm_final(s->state) ? s : NULL;
 }
 
+/* A label for people: set, short, printable. */
+static int check_label(const char *name, const char *what, unsigned int i,
+		       struct reply *rep)
+{
+	if (name && strlen(name) >= MIG_NAME_MAX)
+		return reply_err(rep, -ENAMETOOLONG,
+				 "%s %u has a name longer than 63 bytes.",
+				 what, i);
+	if (name && !mig_str_printable(name))
+		return reply_err(rep, -EINVAL,
+				 "%s %u's name is not printable UTF-8 (control characters or malformed bytes).",
+				 what, i);
+	return 0;
+}
+
 static int check_region(const Mig__Region *r, const int *fds,
 			struct reply *rep, unsigned int i)
 {
@@ -52,14 +67,8 @@ static int check_region(const Mig__Region *r, const int *fds,
 		return reply_err(rep, -EINVAL,
 				 "Region %u is empty, not page-aligned or wraps around.",
 				 i);
-	if (r->name && strlen(r->name) >= MIG_NAME_MAX)
-		return reply_err(rep, -ENAMETOOLONG,
-				 "Region %u has a name longer than 63 bytes.",
-				 i);
-	if (r->name && !mig_str_printable(r->name))
-		return reply_err(rep, -EINVAL,
-				 "Region %u's name is not printable UTF-8 (control characters or malformed bytes).",
-				 i);
+	if (check_label(r->name, "Region", i, rep))
+		return -(int)rep->resp.error;
 	if (mig_fd_classify(fds[r->fd], &fi) < 0)
 		return reply_err(rep, -EBADF, "Region %u: its fd is unusable.",
 				 i);
@@ -120,6 +129,69 @@ static int check_vm_fd(const Mig__Offer *o, const int *fds, struct reply *rep)
 	return 0;
 }
 
+/* A device is what it says it is, and never memory or a KVM fd. */
+static int check_device(const Mig__Device *d, const int *fds,
+			struct reply *rep, unsigned int i)
+{
+	enum mig_device_kind want = (enum mig_device_kind)d->kind, is;
+	int r;
+
+	if (!d->name || !*d->name)
+		return reply_err(rep, -EINVAL, "Device %u has no name.", i);
+	r = check_label(d->name, "Device", i, rep);
+	if (r)
+		return r;
+	if (!d->has_kind || want < MIG_DEVICE_EVENTFD ||
+	    want > MIG_DEVICE_OTHER)
+		return reply_err(rep, -EINVAL,
+				 "Device %s has no valid kind.", d->name);
+	r = mig_device_kind_of(fds[d->fd], &is);
+	if (r == -EINVAL)
+		return reply_err(rep, -EBADF,
+				 "Device %s's fd is guest memory or a KVM fd: those travel as regions and the VM fd only.",
+				 d->name);
+	if (r)
+		return reply_err(rep, -EBADF, "Device %s: its fd is unusable.",
+				 d->name);
+	if (want != MIG_DEVICE_OTHER && is != want)
+		return reply_err(rep, -EBADF,
+				 "Device %s claims to be %s but its fd is %s.",
+				 d->name, mig_device_kind_name(want),
+				 mig_device_kind_name(is));
+	return 0;
+}
+
+static int check_devices(const Mig__Offer *o, const int *fds,
+			 struct reply *rep)
+{
+	if (o->n_devices > MIG_DEVICES_MAX)
+		return reply_err(rep, -EINVAL,
+				 "An offer carries at most %d devices.",
+				 MIG_DEVICES_MAX);
+	for (size_t i = 0; i < o->n_devices; i++) {
+		int r = check_device(o->devices[i], fds, rep, (unsigned int)i);
+
+		if (r)
+			return r;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(o->devices[i]->name, o->devices[j]->name) == 0)
+				return reply_err(rep, -EINVAL,
+						 "Two devices are named %s.",
+						 o->devices[i]->name);
+	}
+	return 0;
+}
+
+static int check_format(const Mig__StateFormat *f, struct reply *rep)
+{
+	if (!f)
+		return 0;
+	if (!f->name || !*f->name)
+		return reply_err(rep, -EINVAL,
+				 "The state format has no name.");
+	return check_label(f->name, "State format", 0, rep);
+}
+
 static int check_offer(struct client *c, const Mig__Offer *o, struct vm *vm,
 		       const int *fds, struct reply *rep)
 {
@@ -140,7 +212,11 @@ static int check_offer(struct client *c, const Mig__Offer *o, struct vm *vm,
 		return reply_err(rep, -EMFILE,
 				 "This connection has max_sessions_per_client sessions open.");
 	r = check_regions(o, fds, rep);
-	return r ? r : check_vm_fd(o, fds, rep);
+	if (!r)
+		r = check_vm_fd(o, fds, rep);
+	if (!r)
+		r = check_devices(o, fds, rep);
+	return r ? r : check_format(o->format, rep);
 }
 
 static void take_regions(struct session *s, const Mig__Offer *o, int *fds)
@@ -155,6 +231,16 @@ static void take_regions(struct session *s, const Mig__Offer *o, int *fds)
 		s->mem_bytes += r->size;
 	}
 	s->nregions = (unsigned int)o->n_regions;
+	for (size_t i = 0; i < o->n_devices; i++) {
+		const Mig__Device *w = o->devices[i];
+		struct mig_device *d = &s->devices[i];
+
+		mig_device_from_wire(d, w);
+		session_keep_fd(&d->fd, fds[w->fd]);
+		fds[w->fd] = -1;
+	}
+	s->ndevices = (unsigned int)o->n_devices;
+	mig_format_from_wire(&s->format, o->format);
 	if (o->has_vm_fd && o->vm_fd >= 0) {
 		session_keep_fd(&s->vm_fd, fds[o->vm_fd]);
 		fds[o->vm_fd] = -1;
@@ -163,7 +249,7 @@ static void take_regions(struct session *s, const Mig__Offer *o, int *fds)
 
 static void reply_session(struct reply *rep, const struct session *s)
 {
-	session_info(&rep->session, s, rep->regions, rep->rp);
+	session_info(&rep->session, s, &rep->sw);
 	rep->resp.session = &rep->session;
 }
 
@@ -188,9 +274,11 @@ int handle_offer(struct client *c, Mig__Request *req, int *fds,
 		return -ENOMEM;
 	take_regions(s, o, fds);
 	session_seal_regions(s);
-	log_info("session %llu: VM %s offered by pid %d, %u regions, %llu bytes",
+	log_info("session %llu: VM %s offered by pid %d, %u regions, %llu bytes, %u devices, state format %s%s%.0u",
 		 (unsigned long long)s->id, vm->name, c->cred.pid, s->nregions,
-		 (unsigned long long)s->mem_bytes);
+		 (unsigned long long)s->mem_bytes, s->ndevices,
+		 s->format.name[0] ? s->format.name : "unsaid",
+		 s->format.name[0] ? " v" : "", s->format.version);
 	reply_session(rep, s);
 	outbox_session(s);
 	return 0;
@@ -206,14 +294,23 @@ static void handoff_fds(struct session *s, struct reply *rep)
 		rep->handoff.vm_fd = (int32_t)rep->nfds;
 		rep->fds[rep->nfds++] = session_hand_fd(&s->vm_fd);
 	}
-	session_info(&rep->session, s, rep->regions, rep->rp);
+	session_info(&rep->session, s, &rep->sw);
 	for (unsigned int i = 0; i < s->nregions; i++) {
-		rep->regions[i].has_fd = true;
-		rep->regions[i].fd = (int32_t)rep->nfds;
+		rep->sw.regions[i].has_fd = true;
+		rep->sw.regions[i].fd = (int32_t)rep->nfds;
 		rep->fds[rep->nfds++] = session_hand_fd(&s->regions[i].fd);
 	}
 	rep->handoff.n_regions = s->nregions;
-	rep->handoff.regions = rep->rp;
+	rep->handoff.regions = rep->sw.rp;
+	/* Devices reach the old VM's hardware: a successor's only. */
+	for (unsigned int i = 0; i < s->ndevices; i++) {
+		rep->sw.devices[i].has_fd = true;
+		rep->sw.devices[i].fd = (int32_t)rep->nfds;
+		rep->fds[rep->nfds++] = session_hand_fd(&s->devices[i].fd);
+	}
+	rep->handoff.n_devices = s->ndevices;
+	rep->handoff.devices = rep->sw.dp;
+	rep->handoff.format = rep->session.format;
 	rep->resp.handoff = &rep->handoff;
 }
 
@@ -224,15 +321,20 @@ static void handoff_layout(struct session *s, struct reply *rep)
 	rep->handoff.has_vm_fd = true;
 	rep->handoff.vm_fd = -1;
 	rep->handoff.has_deferred = rep->handoff.deferred = true;
-	session_info(&rep->session, s, rep->regions, rep->rp);
+	session_info(&rep->session, s, &rep->sw);
 	rep->handoff.n_regions = s->nregions;
-	rep->handoff.regions = rep->rp;
+	rep->handoff.regions = rep->sw.rp;
 	rep->resp.handoff = &rep->handoff;
-	/* The source VM fd carries its identity (ASID/HKID on SEV/TDX):
-	 * never to another identity. */
+	/* The source VM fd carries its identity (ASID/HKID on SEV/TDX),
+	 * the devices reach its hardware: never to another identity. */
 	int vm_fd = session_hand_fd(&s->vm_fd);
 
 	mig_close_fds(&vm_fd, 1);
+	for (unsigned int i = 0; i < s->ndevices; i++) {
+		int fd = session_hand_fd(&s->devices[i].fd);
+
+		mig_close_fds(&fd, 1);
+	}
 }
 
 /*
@@ -295,6 +397,82 @@ static int source_broke_it(struct session *s, const struct why *w,
 	return -EBADF;
 }
 
+/* The claimant's loadable formats, as one line for people. */
+static void say_loads(const Mig__Claim *cl, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < cl->n_loads && n < len; i++) {
+		const Mig__StateFormat *f = cl->loads[i];
+
+		n += (size_t)snprintf(buf + n, len - n, "%s%s v%u-%u",
+				      i ? ", " : "", f->name ? f->name : "?",
+				      f->min_version, f->version);
+	}
+}
+
+/*
+ * Whether the claimant can load the source's state. Either side may
+ * say nothing (an older libmig): then nobody can check, and the claim
+ * goes on as before.
+ */
+static int check_loads(const struct session *s, const Mig__Claim *cl,
+		       struct reply *rep, bool *loadable)
+{
+	*loadable = true;
+	if (cl->n_loads > MIG_FORMATS_MAX)
+		return reply_err(rep, -EINVAL,
+				 "A claim names at most %d state formats.",
+				 MIG_FORMATS_MAX);
+	for (size_t i = 0; i < cl->n_loads; i++) {
+		const Mig__StateFormat *f = cl->loads[i];
+
+		int r;
+
+		if (!f->name || !*f->name)
+			return reply_err(rep, -EINVAL,
+					 "State format %zu has no name.", i);
+		r = check_label(f->name, "State format", (unsigned int)i, rep);
+		if (r)
+			return r;
+	}
+	if (!s->format.name[0] || !cl->n_loads)
+		return 0;
+	*loadable = false;
+	for (size_t i = 0; i < cl->n_loads; i++) {
+		const Mig__StateFormat *f = cl->loads[i];
+
+		if (strcmp(f->name, s->format.name) == 0 &&
+		    f->min_version <= s->format.version &&
+		    s->format.version <= f->version)
+			*loadable = true;
+	}
+	return 0;
+}
+
+/*
+ * A destination that could not load the state would fail after the
+ * source paused: say so now, while the guest still runs in the source,
+ * and end the session so that the source stops waiting for it.
+ */
+static int cannot_load(struct session *s, const Mig__Claim *cl,
+		       struct reply *rep)
+{
+	char loads[256], why[MIG_REASON_MAX];
+
+	say_loads(cl, loads, sizeof(loads));
+	snprintf(why, sizeof(why), "the destination cannot load state %s v%u (it loads %s)",
+		 s->format.name, s->format.version, loads);
+	s->vm->grant.used = true;
+	migrd.refused++;
+	reply_err(rep, -EPROTONOSUPPORT,
+		  "Claim of VM %s refused: %s; the guest runs on in the source.",
+		  s->vm_name, why);
+	session_event(s, EV_ABORT, EPROTONOSUPPORT, why);
+	return -EPROTONOSUPPORT;
+}
+
 int handle_claim(struct client *c, Mig__Request *req, int *fds,
 		 unsigned int nfds, struct reply *rep)
 {
@@ -305,6 +483,8 @@ int handle_claim(struct client *c, Mig__Request *req, int *fds,
 	struct session *s;
 	struct peer me;
 	int channel[2];
+	bool loadable = true;
+	int r;
 
 	s = target_session(cl ? cl->session : 0, cl && cl->has_session, rep);
 	if (!s)
@@ -327,6 +507,12 @@ int handle_claim(struct client *c, Mig__Request *req, int *fds,
 				 (unsigned long long)s->id, s->dest_pid);
 	if (d.verdict == VERDICT_AS_IS && session_regions_intact(s, &why))
 		return source_broke_it(s, &why, rep);
+	/* Only an upgrade carries the state; a rebind starts afresh. */
+	r = d.verdict == VERDICT_AS_IS ? check_loads(s, cl, rep, &loadable) : 0;
+	if (r)
+		return r;
+	if (d.verdict == VERDICT_AS_IS && !loadable)
+		return cannot_load(s, cl, rep);
 	if (d.verdict == VERDICT_AS_IS && socketpair(AF_UNIX, SOCK_SEQPACKET |
 			SOCK_CLOEXEC, 0, channel) < 0)
 		return reply_err(rep, -errno,

@@ -42,8 +42,9 @@ int handle_show(struct client *c, Mig__Request *req, int *fds,
 int handle_subscribe(struct client *c, Mig__Request *req, int *fds,
 		     unsigned int nfds, struct reply *rep);
 void vm_info(Mig__VmInfo *out, const struct vm *vm);
+/* w NULL: the summary only, as LIST sends it. */
 void session_info(Mig__SessionInfo *out, const struct session *s,
-		  Mig__Region *rs, Mig__Region **rp);
+		  struct session_wire *w);
 void event_vm(const char *what, const struct vm *vm);
 void event_session(const struct session *s);
 

@@ -166,6 +166,20 @@ static void json_session(const char *key, const struct mig_session_info *s)
 		json_close(&J, '}');
 	}
 	json_close(&J, ']');
+	json_open(&J, "devices", '[');
+	for (unsigned int i = 0; i < s->ndevices; i++) {
+		json_open(&J, NULL, '{');
+		json_str(&J, "name", s->devices[i].name);
+		json_str(&J, "kind", mig_device_kind_name(s->devices[i].kind));
+		json_close(&J, '}');
+	}
+	json_close(&J, ']');
+	if (s->format.name[0]) {
+		json_open(&J, "state_format", '{');
+		json_str(&J, "name", s->format.name);
+		json_u64(&J, "version", s->format.version);
+		json_close(&J, '}');
+	}
 	json_close(&J, '}');
 }
 
@@ -288,6 +302,13 @@ static void print_session_detail(const struct mig_session_info *s)
 		       mig_region_kind_name(r->kind), r->gpa, mem,
 		       safe(r->name));
 	}
+	for (unsigned int i = 0; i < s->ndevices; i++)
+		printf("  device %u: %-7s %s\n", i,
+		       mig_device_kind_name(s->devices[i].kind),
+		       safe(s->devices[i].name));
+	if (s->format.name[0])
+		printf("  format:  %s v%u\n", safe(s->format.name),
+		       s->format.version);
 }
 
 static int cmd_show(struct mig_ctx *ctx, int argc, char **argv)

@@ -26,8 +26,50 @@ void vm_info(Mig__VmInfo *out, const struct vm *vm)
 }
 
 /* rs/rp may be NULL to leave the regions out. */
+static void regions_info(Mig__SessionInfo *out, const struct session *s,
+			 struct session_wire *sw)
+{
+	for (unsigned int i = 0; i < s->nregions; i++) {
+		const struct mig_region *r = &s->regions[i];
+		Mig__Region *w = &sw->regions[i];
+
+		mig__region__init(w);
+		w->name = (char *)r->name;
+		w->has_gpa = w->has_size = w->has_offset = true;
+		w->has_flags = w->has_kind = true;
+		w->gpa = r->gpa;
+		w->size = r->size;
+		w->offset = r->offset;
+		w->flags = r->flags;
+		w->kind = (Mig__RegionKind)r->kind;
+		sw->rp[i] = w;
+	}
+	out->n_regions = s->nregions;
+	out->regions = sw->rp;
+}
+
+static void devices_info(Mig__SessionInfo *out, const struct session *s,
+			 struct session_wire *sw)
+{
+	for (unsigned int i = 0; i < s->ndevices; i++) {
+		Mig__Device *w = &sw->devices[i];
+
+		mig__device__init(w);
+		w->name = (char *)s->devices[i].name;
+		w->has_kind = true;
+		w->kind = (Mig__DeviceKind)s->devices[i].kind;
+		sw->dp[i] = w;
+	}
+	out->n_devices = s->ndevices;
+	out->devices = sw->dp;
+	if (s->format.name[0]) {
+		mig_format_to_wire(&sw->format, &s->format);
+		out->format = &sw->format;
+	}
+}
+
 void session_info(Mig__SessionInfo *out, const struct session *s,
-		  Mig__Region *rs, Mig__Region **rp)
+		  struct session_wire *w)
 {
 	mig__session_info__init(out);
 	out->has_id = out->has_state = true;
@@ -47,25 +89,10 @@ void session_info(Mig__SessionInfo *out, const struct session *s,
 	out->has_grant = out->has_zeroed = true;
 	out->grant = (Mig__GrantKind)s->grant.kind;
 	out->zeroed = s->zero == ZERO_DONE;
-	if (!rs)
+	if (!w)
 		return;
-	for (unsigned int i = 0; i < s->nregions; i++) {
-		const struct mig_region *r = &s->regions[i];
-		Mig__Region *w = &rs[i];
-
-		mig__region__init(w);
-		w->name = (char *)r->name;
-		w->has_gpa = w->has_size = w->has_offset = true;
-		w->has_flags = w->has_kind = true;
-		w->gpa = r->gpa;
-		w->size = r->size;
-		w->offset = r->offset;
-		w->flags = r->flags;
-		w->kind = (Mig__RegionKind)r->kind;
-		rp[i] = w;
-	}
-	out->n_regions = s->nregions;
-	out->regions = rp;
+	regions_info(out, s, w);
+	devices_info(out, s, w);
 }
 
 int handle_status(struct client *c, Mig__Request *req, int *fds,
@@ -162,7 +189,7 @@ static void page_fill(struct page *p, const Mig__ListPage *from,
 	}
 	n = p->full ? 0 : sessions_after(after_s, p->sorted);
 	for (size_t i = 0; i < n; i++) {
-		session_info(&p->sinfo[p->ns], p->sorted[i], NULL, NULL);
+		session_info(&p->sinfo[p->ns], p->sorted[i], NULL);
 		if (!page_fits(p, mig__session_info__get_packed_size(&p->sinfo[p->ns])))
 			break;
 		p->sptr[p->ns] = &p->sinfo[p->ns];
@@ -220,7 +247,7 @@ int handle_show(struct client *c, Mig__Request *req, int *fds,
 			return reply_err(rep, -ENOENT,
 					 "There is no session %llu.",
 					 (unsigned long long)t->session);
-		session_info(&rep->session, s, rep->regions, rep->rp);
+		session_info(&rep->session, s, &rep->sw);
 		rep->resp.session = &rep->session;
 		return 0;
 	}
@@ -230,7 +257,7 @@ int handle_show(struct client *c, Mig__Request *req, int *fds,
 	vm_info(&rep->vm, vm);
 	rep->resp.vm = &rep->vm;
 	if (vm->session) {
-		session_info(&rep->session, vm->session, rep->regions, rep->rp);
+		session_info(&rep->session, vm->session, &rep->sw);
 		rep->resp.session = &rep->session;
 	}
 	return 0;
@@ -323,7 +350,7 @@ void event_session(const struct session *s)
 	Mig__Event ev = MIG__EVENT__INIT;
 	Mig__SessionInfo info;
 
-	session_info(&info, s, NULL, NULL);
+	session_info(&info, s, NULL);
 	ev.what = (char *)"state";
 	ev.session = &info;
 	broadcast(&ev);

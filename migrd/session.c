@@ -38,6 +38,11 @@ static void drop_fds(struct session *s)
 			migrd.held_fds--;
 		mig_close_fds(&s->regions[i].fd, 1);
 	}
+	for (unsigned int i = 0; i < s->ndevices; i++) {
+		if (s->devices[i].fd >= 0)
+			migrd.held_fds--;
+		mig_close_fds(&s->devices[i].fd, 1);
+	}
 	if (s->vm_fd >= 0)
 		migrd.held_fds--;
 	mig_close_fds(&s->vm_fd, 1);

@@ -28,6 +28,15 @@ struct client {
 	enum mig_state pending_state;
 };
 
+/* Wire storage for one session's details: regions, devices, format. */
+struct session_wire {
+	Mig__Region regions[MIG_REGIONS_MAX];
+	Mig__Region *rp[MIG_REGIONS_MAX];
+	Mig__Device devices[MIG_DEVICES_MAX];
+	Mig__Device *dp[MIG_DEVICES_MAX];
+	Mig__StateFormat format;
+};
+
 /* What a handler answers; storage for the reply lives here. */
 struct reply {
 	Mig__Response resp;
@@ -38,8 +47,7 @@ struct reply {
 	Mig__HelloReply hello;
 	Mig__VmInfo vm;
 	Mig__SessionInfo session;
-	Mig__Region regions[MIG_REGIONS_MAX];
-	Mig__Region *rp[MIG_REGIONS_MAX];
+	struct session_wire sw;		/* the session's details */
 	Mig__Handoff handoff;
 	Mig__Blob blob;
 	Mig__StatusInfo status;

@@ -245,15 +245,24 @@ struct mig_ctx *connect_as_owner(const struct daemon *d, const char *name)
 	return ctx;
 }
 
-int claim_successor(const struct daemon *d, struct mig_ctx *ctx,
-		    const char *vm, uint64_t sid, struct mig_handoff **h)
+int claim_successor_loads(const struct daemon *d, struct mig_ctx *ctx,
+			  const char *vm, uint64_t sid,
+			  const struct mig_state_format *loads,
+			  unsigned int nloads, struct mig_handoff **h)
 {
 	struct mig_ctx *mgmt = connect_as_owner(d, NULL);
 	struct mig_token t;
 	int r = mgmt ? mig_grant_successor(mgmt, vm, &t) : -ENOMEM;
 
 	mig_unref(mgmt);
-	return r ? r : mig_claim(ctx, sid, t.bytes, sizeof(t.bytes), h);
+	return r ? r : mig_claim_ex(ctx, sid, t.bytes, sizeof(t.bytes), loads,
+				    nloads, h);
+}
+
+int claim_successor(const struct daemon *d, struct mig_ctx *ctx,
+		    const char *vm, uint64_t sid, struct mig_handoff **h)
+{
+	return claim_successor_loads(d, ctx, vm, sid, NULL, 0, h);
 }
 
 struct mig_region gmem_region(int fd, uint64_t size)

@@ -69,6 +69,12 @@ struct mig_ctx *connect_as_owner(const struct daemon *d, const char *name);
 int claim_successor(const struct daemon *d, struct mig_ctx *ctx,
 		    const char *vm, uint64_t sid, struct mig_handoff **h);
 
+/* The same, saying which state formats the claimant loads. */
+int claim_successor_loads(const struct daemon *d, struct mig_ctx *ctx,
+			  const char *vm, uint64_t sid,
+			  const struct mig_state_format *loads,
+			  unsigned int nloads, struct mig_handoff **h);
+
 /* One gmem region at gpa 0 for fd. */
 struct mig_region gmem_region(int fd, uint64_t size);
 
