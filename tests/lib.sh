@@ -14,7 +14,9 @@ export MIGRD_SOCKET=$sock
 passes=0 fails=0 pids=
 cleanup() {
 	# Every VMM says its pid, also those started by migctl upgrade.
-	for p in $pids $(sed -n 's/^running pid=\([0-9]*\).*/\1/p' "$dir"/* 2>/dev/null); do
+	# (Regular files only: a test's FIFO would block the reading.)
+	for p in $pids $(find "$dir" -maxdepth 1 -type f -exec \
+			sed -n 's/^running pid=\([0-9]*\).*/\1/p' {} + 2>/dev/null); do
 		kill -9 "$p" 2>/dev/null
 	done
 	wait 2>/dev/null

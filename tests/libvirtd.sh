@@ -38,8 +38,11 @@ dom=migrd-test-$$
 uuid=$(cat /proc/sys/kernel/random/uuid)
 virsh() { command virsh -q -c qemu:///system "$@"; }
 started_logd=
+qemu=
 stop_all() {
 	virsh destroy "$dom" >/dev/null 2>&1
+	# libvirtd gone before it could: QEMU must not outlive the test.
+	[ -n "$qemu" ] && kill "$qemu" 2>/dev/null
 	pkill -x libvirtd
 	[ -n "$started_logd" ] && pkill -x virtlogd
 	rm -f "$wrapper"

@@ -29,6 +29,7 @@ struct opts {
 	const char *name;
 	const char *take;
 	const char *socket;
+	const char *console;
 	uint64_t mem;
 	enum ram_kind ram;
 	enum strategy strategy;
@@ -55,6 +56,9 @@ static void usage(FILE *f)
 		"      --seed N         the guest's pattern seed\n"
 		"      --stride BYTES   the guest fills and checks one word per\n"
 		"                       BYTES (default 4096; 8 checks every word)\n"
+		"  -c, --console PATH   write the guest's console (a line per report)\n"
+		"                       to PATH, a FIFO, pty or file; its fd goes to\n"
+		"                       each successor, so a reader never reconnects\n"
 		"  -s, --socket PATH    migrd's socket\n"
 		"  -v, --verbose        print every guest report\n\n"
 		"Signals: SIGUSR1 offers the guest for upgrade; SIGTERM stops.\n");
@@ -90,17 +94,19 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "seed", required_argument, NULL, 'x' },
 		{ "stride", required_argument, NULL, 'y' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "console", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "n:t:m:r:S:s:vh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:t:m:r:S:s:c:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->name = optarg; break;
 		case 't': o->take = optarg; break;
 		case 's': o->socket = optarg; break;
+		case 'c': o->console = optarg; break;
 		case 'v': o->verbose = true; break;
 		case 'x': o->seed = strtoull(optarg, NULL, 0); break;
 		case 'y': o->stride = strtoull(optarg, NULL, 0); break;
@@ -234,7 +240,7 @@ int main(int argc, char **argv)
 {
 	struct opts o = { .mem = 1ULL << 30, .seed = 0x5eed, .stride = 4096 };
 	struct vmm v = { .kvm = -1, .vm = -1, .vcpu = -1, .mem_fd = -1,
-			 .low_fd = -1 };
+			 .low_fd = -1, .console_fd = -1 };
 	struct mig_ctx *ctx = NULL;
 	sigset_t set;
 	int r;
@@ -242,6 +248,17 @@ int main(int argc, char **argv)
 	if (parse(argc, argv, &o))
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* A console whose reader left must not kill the guest's VMM. */
+	signal(SIGPIPE, SIG_IGN);
+	if (o.console && o.take) {
+		fprintf(stderr, "refvmm: --console is for a new guest; a successor takes its predecessor's.\n");
+		return 2;
+	}
+	if (o.console && (r = console_open(&v, o.console))) {
+		fprintf(stderr, "refvmm: cannot open the console %s: %s\n",
+			o.console, strerror(-r));
+		return 1;
+	}
 	/* Only the vCPU thread takes its kick; the main thread waits for
 	 * the rest with sigtimedwait(). */
 	sigemptyset(&set);

@@ -134,15 +134,23 @@ int build_private(struct vmm *v, struct mig_handoff *h, int proof_vm_fd)
 
 int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name)
 {
+	static const struct mig_state_format format = {
+		.name = STATE_FORMAT, .version = STATE_VERSION,
+	};
 	struct upgrade_times t = { .requested_ns = now_ns() };
 	struct mig_region reg[2];
-	unsigned int n = own_regions(v, reg);
+	struct mig_device dev[1];
+	struct mig_offer_args a = {
+		.regions = reg, .nregions = own_regions(v, reg), .vm_fd = v->vm,
+		.devices = dev, .ndevices = console_devices(v, dev),
+		.format = &format,
+	};
 	uint64_t sid;
 	size_t len;
 	void *blob;
 	int r;
 
-	r = mig_offer(ctx, name, reg, n, v->vm, &sid);
+	r = mig_offer_ex(ctx, name, &a, sizeof(a), &sid);
 	if (r) {
 		say_error(ctx, "offer", r);
 		return r;
@@ -332,7 +340,7 @@ static void print_verdict(const struct vmm *v, enum strategy s,
 }
 
 static int take_over(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
-		     enum strategy s, uint8_t *src)
+		     struct mig_handoff *h, enum strategy s, uint8_t *src)
 {
 	struct upgrade_times t;
 	struct pause_times p;
@@ -372,6 +380,7 @@ static int take_over(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 	}
 	p.committed_ns = now_ns();
 	fault_point("dest-committed");
+	console_adopt(v, h);
 	r = vcpu_start(v);
 	p.resumed_ns = now_ns();
 	if (r)
@@ -383,9 +392,36 @@ static int take_over(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 	return 0;
 }
 
+/*
+ * The state this VMM loads. REFVMM_LOADS=NAME:MIN-MAX pretends to be
+ * another version of refvmm, for the tests of the compatibility check.
+ */
+static int dest_loads(struct mig_state_format *f)
+{
+	const char *env = getenv("REFVMM_LOADS");
+	unsigned int min, max;
+	char name[MIG_NAME_MAX];
+
+	*f = (struct mig_state_format){
+		.name = STATE_FORMAT, .version = STATE_VERSION,
+		.min_version = STATE_VERSION_MIN,
+	};
+	if (!env)
+		return 0;
+	if (sscanf(env, "%63[^:]:%u-%u", name, &min, &max) != 3 || min > max) {
+		fprintf(stderr, "refvmm: REFVMM_LOADS must be NAME:MIN-MAX\n");
+		return -EINVAL;
+	}
+	strcpy(f->name, name);
+	f->min_version = min;
+	f->version = max;
+	return 0;
+}
+
 int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
 		    enum strategy want, const uint8_t *token)
 {
+	struct mig_state_format loads;
 	struct mig_handoff *h = NULL;
 	uint8_t *src = NULL;
 	enum strategy s;
@@ -398,7 +434,9 @@ int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
 			name, strerror(-r));
 		return r;
 	}
-	r = mig_claim(ctx, sid, token, MIG_TOKEN_LEN, &h);
+	r = dest_loads(&loads);
+	if (!r)
+		r = mig_claim_ex(ctx, sid, token, MIG_TOKEN_LEN, &loads, 1, &h);
 	if (r) {
 		say_error(ctx, "claim", r);
 		return r;
@@ -430,7 +468,7 @@ int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
 			strategy_name(s), strerror(-r));
 		goto abort;
 	}
-	r = take_over(v, ctx, sid, s, src);
+	r = take_over(v, ctx, sid, h, s, src);
 	goto out;
 abort:
 	mig_abort(ctx, sid, "destination could not build its VM");

@@ -39,6 +39,7 @@ static void read_report(struct vmm *v)
 	if (v->verbose)
 		printf("report counter=%" PRIu64 " checksum=0x%016" PRIx64
 		       " ok=%" PRIu64 "\n", r.counter, r.checksum, r.ok);
+	console_report(v, &r);
 }
 
 /* Park here while a pause is requested; false once told to quit. */

@@ -14,7 +14,6 @@
 #include "vmm.h"
 
 #define STATE_MAGIC	0x52564d4d53544154ULL	/* "RVMMSTAT" */
-#define STATE_VERSION	1
 
 static const uint32_t msr_list[] = {
 	0x00000010,	/* IA32_TSC */

@@ -32,6 +32,15 @@ enum strategy {
 	STRATEGY_MEMFD,		/* memfd RAM: map the same memfd */
 };
 
+/*
+ * The vCPU state blob's format, as the source names it in its offer and
+ * the destination names what it loads (mig_claim_ex()): migrd refuses a
+ * destination that could not load it before the source pauses.
+ */
+#define STATE_FORMAT		"refvmm-x86"
+#define STATE_VERSION		1
+#define STATE_VERSION_MIN	1
+
 /* What the guest last told us, read from its mailbox. */
 struct report {
 	uint64_t counter;
@@ -51,6 +60,8 @@ struct vmm {
 					 * (PRIVATE: of the low memfd only) */
 	int mem_fd;			/* gmem or memfd offered on upgrade */
 	int low_fd;			/* PRIVATE: the shared low memfd */
+	int console_fd;			/* the guest's console output, or -1:
+					 * a device fd, handed on upgrade */
 	enum ram_kind ram;
 	bool verbose;
 	bool scan;			/* guest scans its memory first */
@@ -120,6 +131,11 @@ enum strategy strategy_choose(struct vmm *v, const struct mig_region *reg,
 			      enum strategy want);
 bool private_layout(const struct mig_handoff *h);
 int build_private(struct vmm *v, struct mig_handoff *h, int proof_vm_fd);
+/* console.c: the console, a device fd that outlives each VMM */
+int console_open(struct vmm *v, const char *path);
+void console_report(struct vmm *v, const struct report *r);
+unsigned int console_devices(const struct vmm *v, struct mig_device *dev);
+void console_adopt(struct vmm *v, struct mig_handoff *h);
 void say_error(struct mig_ctx *ctx, const char *what, int r);
 void fault_point(const char *point);
 
