@@ -10,6 +10,7 @@
 #   bench/upgrades.sh [SIZES] [N] [STRATEGIES]
 #       default: "1G 2G 4G 8G" 20 "share link memfd copy"
 #
+# PRELAUNCH=1 starts each new VMM before the old one offers.
 # link runs through the FAKE inode-link ioctl (tests/fake) on kernels
 # without KVM_LINK_GUEST_MEMFD. The guest checks one word per MiB (STRIDE,
 # bytes) so that a report after each upgrade is quick on emulating KVMs;
@@ -22,10 +23,14 @@ sizes=${1:-1G 2G 4G 8G}
 n=${2:-20}
 strategies=${3:-share link memfd copy}
 stride=${STRIDE:-1048576}
+# PRELAUNCH=1: start each new VMM first and signal the old one once it
+# waits (refvmm --take sets up its VM, then waits for the offer), so that
+# neither the exec nor the VM setup is in the whole handoff.
+prelaunch=${PRELAUNCH:-0}
 csv=$out/upgrades.csv
 sum=$out/upgrades-summary.csv
 
-header "upgrades" | tee "$out/upgrades.header"
+header "upgrades$([ "$prelaunch" = 1 ] && echo ", pre-launched destinations")" | tee "$out/upgrades.header"
 echo "strategy,mem_mib,run,downtime_us,total_ms,save_us,transfer_us,copy_us,load_us,commit_us,resume_us,verdict" >"$csv"
 start_migrd
 
@@ -46,11 +51,17 @@ upgrade_point() {
 	i=1
 	while [ $i -le "$n" ]; do
 		log=$tmp/$name.$i
-		kill -USR1 "$pid"
+		[ "$prelaunch" = 1 ] || kill -USR1 "$pid"
 		MIG_TOKEN=$("$MIGCTL" grant "$name") LD_PRELOAD=$preload \
 			"$REFVMM" --take "$name" --strategy "$s" >"$log" 2>&1 &
 		new=$!
 		pids="$pids $new"
+		# Pre-launch: the new VMM is up and waiting before the offer.
+		if [ "$prelaunch" = 1 ]; then
+			wait_line "$log" '^waiting for an offer' 60 ||
+				{ echo "bench: $name: no pre-launched VMM" >&2; return 1; }
+			kill -USR1 "$pid"
+		fi
 		wait_line "$log" '^upgrade ' 900 || { echo "bench: $name upgrade $i failed" >&2; cat "$log" >&2; return 1; }
 		wait "$pid" 2>/dev/null || true
 		echo "$s,$(field mem "$log" | tr -d MiB),$i,$(field downtime_us "$log"),$(field total_ms "$log"),$(field save_us "$log"),$(field transfer_us "$log"),$(field copy_us "$log"),$(field load_us "$log"),$(field commit_us "$log"),$(field resume_us "$log"),$(field verdict "$log")" >>"$csv"

@@ -252,6 +252,7 @@ MIG_EXPORT int mig_connect(struct mig_ctx *ctx, const char *path)
 	r = hello(ctx);
 	if (r)
 		goto fail;
+	mig_strlcpy(ctx->path, p, sizeof(ctx->path));
 	return 0;
 fail:
 	close(ctx->sock);

@@ -396,6 +396,19 @@ int mig_offer_ex(struct mig_ctx *ctx, const char *vm,
 		 uint64_t *session);
 
 /**
+ * mig_wait_offer() - destination: the number of @vm's open session, or
+ * wait up to @timeout_ms (-1: forever) for its owner to offer one. A
+ * destination started first (pre-launch) sets up what it can, then
+ * waits here, so that neither its exec nor its setup is in the handoff.
+ * It watches migrd's events on a second connection of its own.
+ * Since LIBMIG_0.4.
+ * Returns: 0; -ENOENT when no VM @vm is registered; -ETIMEDOUT;
+ * -ECONNRESET when migrd went away.
+ */
+int mig_wait_offer(struct mig_ctx *ctx, const char *vm, int timeout_ms,
+		   uint64_t *session);
+
+/**
  * mig_claim() - destination: take a session's memory.
  * @token: the MIG_TOKEN_LEN bytes from mig_grant_successor() or
  *	mig_grant_rebind(); a claim without one is refused.

@@ -21,6 +21,7 @@ struct mig_ctx {
 	void *log_data;
 	int log_priority;
 	int sock;
+	char path[108];			/* the socket connected to */
 	uint32_t version;
 	uint64_t features;
 	bool subscribed;

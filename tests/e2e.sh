@@ -10,7 +10,9 @@
 #   2. the destination killed (SIGKILL) at each step before commit: the
 #      guest keeps running in the source, and a later upgrade still works;
 #   3. the source killed during prepare: the destination says why and
-#      nothing is left open in migrd.
+#      nothing is left open in migrd;
+#   4. pre-launch: the new VMM started first waits for the offer, then
+#      takes the guest; with no offer it gives up when told.
 # Exit 77 (skip) where /dev/kvm or root is missing.
 set -u
 : "${FAKE_LINK:?run through make check}"
@@ -89,5 +91,30 @@ expect "source death: destination exit status" test $? != 0
 expect "source death: a clear error" has "$dir/vm-src.1" 'no state from the source: Session .* aborted'
 expect "source death: migrd holds no fds" test "$(held_fds)" = 0
 expect "source death: the VM went with its owner" sh -c "! '$MIGCTL' show vm-src >/dev/null 2>&1"
+
+# ---- 4. pre-launch: the new VMM first, then the offer ----
+boot vm-pre gmem
+old=$pid
+MIG_TOKEN=$("$MIGCTL" grant vm-pre) "$REFVMM" --take vm-pre --wait 30 \
+	>"$dir/vm-pre.1" 2>&1 &
+new=$!
+pids="$pids $new"
+expect "pre-launch: the new VMM waits for the offer" \
+	wait_for 60 has "$dir/vm-pre.1" '^waiting for an offer of vm-pre'
+sleep 0.5
+expect "pre-launch: nothing is offered meanwhile" \
+	sh -c "'$MIGCTL' --json show vm-pre | grep -q '\"session\":0'"
+expect "pre-launch: the guest runs on in the old VMM" kill -0 "$old"
+kill -USR1 "$old"
+expect "pre-launch: the offer is taken" wait_for 300 has "$dir/vm-pre.1" 'verdict=ok'
+expect "pre-launch: old VMM exited" wait_for 30 gone "$old"
+kill "$new"
+# Nobody offers: it gives up when told, saying why.
+boot vm-late gmem
+MIG_TOKEN=$("$MIGCTL" grant vm-late) "$REFVMM" --take vm-late --wait 1 \
+	>"$dir/vm-late.1" 2>&1
+expect "pre-launch: no offer in time fails" test $? != 0
+expect "pre-launch: says so" has "$dir/vm-late.1" 'no upgrade session: .*timed out'
+expect "pre-launch: the guest still runs in its VMM" kill -0 "$pid"
 
 finish

@@ -18,12 +18,23 @@
 
 extern const uint8_t guest_code_start[], guest_code_end[];
 
+/* A vCPU made ahead (pre-launch) belongs to the VM replaced here. */
+static void vcpu_drop(struct vmm *v)
+{
+	if (v->vcpu < 0)
+		return;
+	munmap(v->run, v->run_size);
+	close(v->vcpu);
+	v->vcpu = -1;
+}
+
 int machine_protect(struct vmm *v)
 {
 	int vm = ioctl(v->kvm, KVM_CREATE_VM, MIG_VM_TYPE_SW_PROTECTED);
 
 	if (vm < 0)
 		return -errno;
+	vcpu_drop(v);
 	close(v->vm);
 	v->vm = vm;
 	return 0;
@@ -141,8 +152,11 @@ static int set_cpuid(struct vmm *v)
 	return r < 0 ? -errno : 0;
 }
 
+/* The vCPU and its CPUID; a no-op once made (pre-launch made it early). */
 int machine_vcpu(struct vmm *v)
 {
+	if (v->vcpu >= 0)
+		return 0;
 	v->vcpu = ioctl(v->vm, KVM_CREATE_VCPU, 0);
 	if (v->vcpu < 0)
 		return -errno;

@@ -33,6 +33,7 @@ struct opts {
 	uint64_t mem;
 	enum ram_kind ram;
 	enum strategy strategy;
+	int wait_ms;
 	uint64_t seed;
 	uint64_t stride;
 	bool verbose;
@@ -53,6 +54,9 @@ static void usage(FILE *f)
 		"                       or private (a protected VM whose RAM only the\n"
 		"                       guest reads; upgrades need the link ioctl)\n"
 		"  -S, --strategy S     how to take the memory (default auto)\n"
+		"  -w, --wait SECONDS   with --take: how long to wait for the offer\n"
+		"                       (default 60); start the new VMM first and it\n"
+		"                       sets up its VM before (pre-launch)\n"
 		"      --seed N         the guest's pattern seed\n"
 		"      --stride BYTES   the guest fills and checks one word per\n"
 		"                       BYTES (default 4096; 8 checks every word)\n"
@@ -95,18 +99,26 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "stride", required_argument, NULL, 'y' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "console", required_argument, NULL, 'c' },
+		{ "wait", required_argument, NULL, 'w' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "n:t:m:r:S:s:c:vh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:t:m:r:S:s:c:w:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->name = optarg; break;
 		case 't': o->take = optarg; break;
 		case 's': o->socket = optarg; break;
 		case 'c': o->console = optarg; break;
+		case 'w':
+			o->wait_ms = atoi(optarg) * 1000;
+			if (o->wait_ms <= 0 || o->wait_ms > 86400000) {
+				fprintf(stderr, "refvmm: --wait takes 1 to 86400 seconds.\n");
+				return -EINVAL;
+			}
+			break;
 		case 'v': o->verbose = true; break;
 		case 'x': o->seed = strtoull(optarg, NULL, 0); break;
 		case 'y': o->stride = strtoull(optarg, NULL, 0); break;
@@ -181,7 +193,7 @@ static int take(struct vmm *v, const struct opts *o, struct mig_ctx *ctx)
 		fprintf(stderr, "refvmm: cannot reach migrd: %s\n", strerror(-r));
 		return r;
 	}
-	r = upgrade_as_dest(v, ctx, o->take, o->strategy, token);
+	r = upgrade_as_dest(v, ctx, o->take, o->strategy, token, o->wait_ms);
 	explicit_bzero(token, sizeof(token));
 	return r;
 }
@@ -238,7 +250,8 @@ static int serve(struct vmm *v, const struct opts *o, const char *name)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .mem = 1ULL << 30, .seed = 0x5eed, .stride = 4096 };
+	struct opts o = { .mem = 1ULL << 30, .seed = 0x5eed, .stride = 4096,
+			  .wait_ms = 60000 };
 	struct vmm v = { .kvm = -1, .vm = -1, .vcpu = -1, .mem_fd = -1,
 			 .low_fd = -1, .console_fd = -1 };
 	struct mig_ctx *ctx = NULL;

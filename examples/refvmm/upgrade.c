@@ -209,25 +209,6 @@ int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name)
 	return 0;
 }
 
-/* Find the session opened for name: the source may offer just after we
- * were started. */
-int find_session(struct mig_ctx *ctx, const char *name, uint64_t *sid)
-{
-	for (int i = 0; i < 1000; i++) {
-		struct mig_list *l;
-		int r = mig_show(ctx, name, &l);
-
-		if (r && r != -ENOENT)
-			return r;
-		*sid = !r && l->nvms ? l->vms[0].session : 0;
-		mig_list_free(l);
-		if (*sid)
-			return 0;
-		usleep(10000);
-	}
-	return -ETIMEDOUT;
-}
-
 enum strategy strategy_choose(struct vmm *v, const struct mig_region *reg,
 			      enum strategy want)
 {
@@ -419,7 +400,7 @@ static int dest_loads(struct mig_state_format *f)
 }
 
 int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
-		    enum strategy want, const uint8_t *token)
+		    enum strategy want, const uint8_t *token, int wait_ms)
 {
 	struct mig_state_format loads;
 	struct mig_handoff *h = NULL;
@@ -428,10 +409,22 @@ int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
 	uint64_t sid;
 	int r;
 
-	r = find_session(ctx, name, &sid);
+	/*
+	 * Pre-launch: everything that needs no memory is done before the
+	 * offer (the VM exists already), so that a destination started
+	 * first takes none of it into the handoff.
+	 */
+	r = machine_vcpu(v);
 	if (r) {
-		fprintf(stderr, "refvmm: no upgrade session for %s: %s\n",
-			name, strerror(-r));
+		fprintf(stderr, "refvmm: cannot create the vCPU: %s\n",
+			strerror(-r));
+		return r;
+	}
+	printf("waiting for an offer of %s\n", name);
+	fflush(stdout);
+	r = mig_wait_offer(ctx, name, wait_ms, &sid);
+	if (r) {
+		say_error(ctx, "no upgrade session", r);
 		return r;
 	}
 	r = dest_loads(&loads);

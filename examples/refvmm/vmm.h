@@ -122,9 +122,9 @@ int vcpu_wait_scan(struct vmm *v, int timeout_ms);
 
 /* upgrade.c */
 int upgrade_as_source(struct vmm *v, struct mig_ctx *ctx, const char *name);
+/* wait_ms: how long to wait for the offer (a pre-launched destination). */
 int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
-		    enum strategy strategy, const uint8_t *token);
-int find_session(struct mig_ctx *ctx, const char *name, uint64_t *sid);
+		    enum strategy strategy, const uint8_t *token, int wait_ms);
 int build_memory(struct vmm *v, struct mig_region *reg, enum strategy s,
 		 uint8_t **src, int proof_vm_fd);
 enum strategy strategy_choose(struct vmm *v, const struct mig_region *reg,
