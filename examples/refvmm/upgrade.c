@@ -331,7 +331,9 @@ static int take_over(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 	int r;
 
 	fault_point("dest-claimed");
-	r = mig_ready(ctx, sid);
+	r = vcpu_start_parked(v);
+	if (!r)
+		r = mig_ready(ctx, sid);
 	fault_point("dest-ready");
 	if (!r)
 		r = mig_take_state(ctx, sid, &blob, &len);
@@ -362,10 +364,7 @@ static int take_over(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 	p.committed_ns = now_ns();
 	fault_point("dest-committed");
 	console_adopt(v, h);
-	r = vcpu_start(v);
-	p.resumed_ns = now_ns();
-	if (r)
-		return r;
+	p.resumed_ns = vcpu_resume_wait(v);
 	r = vcpu_wait_reports(v, before.reports, 60000, &after);
 	if (r)
 		return r;

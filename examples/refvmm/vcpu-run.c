@@ -51,6 +51,9 @@ static bool park(struct vmm *v)
 	while (atomic_load(&v->pause_req) && !v->quit)
 		pthread_cond_wait(&v->cond, &v->lock);
 	v->paused = false;
+	/* When the guest runs again, seen from the thread that runs it. */
+	v->resumed_ns = now_ns();
+	pthread_cond_broadcast(&v->cond);
 	v->run->immediate_exit = 0;
 	pthread_mutex_unlock(&v->lock);
 	return !v->quit;
@@ -123,6 +126,17 @@ int vcpu_start(struct vmm *v)
 	return -pthread_create(&v->thread, NULL, vcpu_thread, v);
 }
 
+/*
+ * The thread made ahead and parked: a destination does this before the
+ * pause, so that resuming the guest is a wake-up, not a thread creation
+ * (which took up to 4 ms here while the source tore its VM down).
+ */
+int vcpu_start_parked(struct vmm *v)
+{
+	atomic_store(&v->pause_req, true);
+	return vcpu_start(v);
+}
+
 void vcpu_pause(struct vmm *v)
 {
 	pthread_mutex_lock(&v->lock);
@@ -145,6 +159,21 @@ void vcpu_resume(struct vmm *v)
 	atomic_store(&v->pause_req, false);
 	pthread_cond_broadcast(&v->cond);
 	pthread_mutex_unlock(&v->lock);
+}
+
+uint64_t vcpu_resume_wait(struct vmm *v)
+{
+	uint64_t t;
+
+	pthread_mutex_lock(&v->lock);
+	v->resumed_ns = 0;
+	atomic_store(&v->pause_req, false);
+	pthread_cond_broadcast(&v->cond);
+	while (!v->resumed_ns && !v->fault && !v->quit)
+		pthread_cond_wait(&v->cond, &v->lock);
+	t = v->resumed_ns;
+	pthread_mutex_unlock(&v->lock);
+	return t ? t : now_ns();
 }
 
 void vcpu_stop(struct vmm *v)

@@ -76,6 +76,7 @@ struct vmm {
 	bool scanned;			/* under lock: scan result below */
 	uint64_t scan_nonzero, scan_words;
 	int fault;			/* exit reason that stopped the vCPU */
+	uint64_t resumed_ns;		/* under lock: left the park then */
 };
 
 /* machine.c */
@@ -113,6 +114,10 @@ int state_load(struct vmm *v, const void *blob, size_t len,
 int vcpu_start(struct vmm *v);
 void vcpu_pause(struct vmm *v);
 void vcpu_resume(struct vmm *v);
+int vcpu_start_parked(struct vmm *v);
+/* Resume, and return when the vCPU thread left its park (the time it did:
+ * the main thread may be preempted by it and see the clock late). */
+uint64_t vcpu_resume_wait(struct vmm *v);
 void vcpu_stop(struct vmm *v);
 /* Wait until the guest reported more than n times (or timeout_ms). */
 int vcpu_wait_reports(struct vmm *v, uint64_t n, int timeout_ms,
