@@ -47,12 +47,12 @@ expect "EOF once the last VMM is gone" wait_for 30 gone "$reader"
 # ---- 2. a destination that cannot load the state ----
 boot compat gmem
 src=$dir/compat.0
-export REFVMM_LOADS=refvmm-x86:2-3
+export REFVMM_LOADS=refvmm-x86:3-4
 upgrade compat 1 share
 unset REFVMM_LOADS
 expect "incompatible: the destination gives up" wait_for 60 gone "$new"
 expect "incompatible: it says why" \
-	has "$dir/compat.1" 'cannot load state refvmm-x86 v1 (it loads refvmm-x86 v2-3)'
+	has "$dir/compat.1" 'cannot load state refvmm-x86 v2 (it loads refvmm-x86 v3-4)'
 expect "incompatible: it never got to build a VM" \
 	sh -c "! grep -q '^claimed' '$dir/compat.1'"
 expect "incompatible: the source hears it before pausing" \

@@ -12,7 +12,10 @@
 #   3. the source killed during prepare: the destination says why and
 #      nothing is left open in migrd;
 #   4. pre-launch: the new VMM started first waits for the offer, then
-#      takes the guest; with no offer it gives up when told.
+#      takes the guest; with no offer it gives up when told;
+#   5. guest shapes of real VMMs: 3 vCPUs and RAM split around the hole
+#      below 4 GiB (two regions on one fd), every strategy, every vCPU's
+#      own verdict; a successor of another shape is refused at load.
 # Exit 77 (skip) where /dev/kvm or root is missing.
 set -u
 : "${FAKE_LINK:?run through make check}"
@@ -116,5 +119,43 @@ MIG_TOKEN=$("$MIGCTL" grant vm-late) "$REFVMM" --take vm-late --wait 1 \
 expect "pre-launch: no offer in time fails" test $? != 0
 expect "pre-launch: says so" has "$dir/vm-late.1" 'no upgrade session: .*timed out'
 expect "pre-launch: the guest still runs in its VMM" kill -0 "$pid"
+kill "$pid"
+
+# ---- 5. guest shapes: 3 vCPUs, RAM split around the hole below 4 GiB ----
+TAKE_ARGS="--vcpus 3"
+for s in share copy memfd link; do
+	ram=gmem
+	[ $s = memfd ] && ram=memfd
+	boot "shape-$s" $ram --vcpus 3 --low-mem 32M || continue
+	for n in 1 2; do
+		old=$pid
+		upgrade "shape-$s" $n $s
+		log=$dir/shape-$s.$n
+		if ! wait_for 300 has "$log" '^upgrade '; then
+			bad "shape $s upgrade $n finished"; cat "$log"; break
+		fi
+		expect "shape $s #$n: 3 vCPUs, 2 regions" has "$log" ' vcpus=3 regions=2 '
+		expect "shape $s #$n: every vCPU's verdict ok" has "$log" 'verdict=ok'
+		expect "shape $s #$n: old VMM exited" wait_for 30 gone "$old"
+		pid=$new
+	done
+	kill "$pid"
+done
+# A successor started with another number of vCPUs cannot load the
+# state: the guest resumes in the source, and the right one takes it.
+boot shape-odd gmem --vcpus 3 --low-mem 32M
+TAKE_ARGS="--vcpus 2"
+upgrade shape-odd 1 share
+expect "shape: 2 vCPUs for 3 give up" wait_for 60 gone "$new"
+expect "shape: and say why" has "$dir/shape-odd.1" 'the guest has 3 vCPUs; this VMM was started with --vcpus 2'
+count=$(reports "$dir/shape-odd.0")
+expect "shape: the guest runs on in the source" \
+	wait_for 60 more_reports "$dir/shape-odd.0" "$count"
+TAKE_ARGS="--vcpus 3"
+old=$pid
+upgrade shape-odd 2 share
+expect "shape: then 3 take it" wait_for 300 has "$dir/shape-odd.2" 'verdict=ok'
+expect "shape: old VMM exited" wait_for 30 gone "$old"
+TAKE_ARGS=
 
 finish

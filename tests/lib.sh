@@ -73,7 +73,7 @@ boot() {
 }
 
 # upgrade NAME N STRATEGY [FAULT] -> $new, log $dir/NAME.N: signal the VMM
-# ($pid) to offer, grant, start its successor. link has the FAKE ioctl
+# ($pid) to offer, grant, start its successor (with $TAKE_ARGS). link has the FAKE ioctl
 # preloaded where FAKE_LINK names it (a kernel without the real one).
 upgrade() {
 	kill -USR1 "$pid"
@@ -82,7 +82,7 @@ upgrade() {
 	[ "$3" = link ] && preload=${FAKE_LINK:-}
 	MIG_TOKEN=$tok LD_PRELOAD=$preload ASAN_OPTIONS=verify_asan_link_order=0 \
 		REFVMM_FAULT=${4:-} "$REFVMM" --take "$1" --strategy "$3" \
-		--verbose >"$dir/$1.$2" 2>&1 &
+		--verbose ${TAKE_ARGS:-} >"$dir/$1.$2" 2>&1 &
 	new=$!
 	pids="$pids $new"
 }

@@ -2,8 +2,15 @@
 /*
  * The reference guest, 64-bit long mode, position-independent: the VMM
  * copies the bytes between guest_code_start and guest_code_end to
- * CODE_GPA. Entry: rdi = memory size, rsi = seed, rdx = stride, r8 = 1
- * to scan the memory first.
+ * CODE_GPA. Entry: rdi = end of guest-physical memory, rsi = seed,
+ * rdx = stride, r8 = 1 to scan the memory first, r9 = the vCPU's number,
+ * [r10, r11) = the hole no RAM is behind (the APIC's page; with RAM
+ * split around the PCI hole, from the end of low RAM up to 4 GiB).
+ *
+ * vCPU 0 does what follows. Every other vCPU counts in a register and in
+ * its own mailbox (AP_MB) and reports with al = REPORT_AP whether the two
+ * agree: a VMM that lost or mixed up a vCPU's registers across an
+ * upgrade makes that vCPU say so.
  *
  * The scan is what a new VM does with memory it was given by a rebind:
  * before writing anything it counts the words, one every stride bytes
@@ -29,6 +36,8 @@
 	.globl guest_code_start, guest_code_end
 
 guest_code_start:
+	test	r9, r9
+	jnz	ap_main
 	mov	r15, rdi		/* end of memory */
 	mov	r14, rsi		/* seed */
 	mov	r12, rdx		/* stride */
@@ -112,16 +121,37 @@ scan:
 	out	REPORT_PORT, al
 	ret
 
-/* rcx inside [HOLE_START, HOLE_START + HOLE_SIZE) jumps past it; uses rdx */
+/* rcx inside the hole [r10, r11) jumps past it */
 skip_hole:
-	mov	edx, HOLE_START
-	cmp	rcx, rdx
+	cmp	rcx, r10
 	jb	4f
-	add	edx, HOLE_SIZE
-	cmp	rcx, rdx
+	cmp	rcx, r11
 	jae	4f
-	mov	rcx, rdx
+	mov	rcx, r11
 4:	ret
+
+/* vCPU r9 > 0: count, and report every REPORT_MASK+1 steps. */
+ap_main:
+	mov	r14, r9
+	shl	r14, 5			/* * AP_MB_SIZE */
+	add	r14, AP_MB
+	xor	ebx, ebx
+	mov	qword ptr [r14 + AP_COUNTER], 0
+ap_count:
+	inc	rbx
+	inc	qword ptr [r14 + AP_COUNTER]
+	test	ebx, REPORT_MASK
+	jnz	ap_count
+	mov	[r14 + AP_REP_COUNTER], rbx
+	xor	edx, edx
+	cmp	rbx, [r14 + AP_COUNTER]
+	jne	8f
+	mov	edx, 1
+8:	mov	[r14 + AP_OK], rdx
+	inc	qword ptr [r14 + AP_REPORTS]
+	mov	al, REPORT_AP
+	out	REPORT_PORT, al
+	jmp	ap_count
 
 guest_code_end:
 	.section .note.GNU-stack, "", @progbits

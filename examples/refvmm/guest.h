@@ -16,6 +16,17 @@
 #define MB_REPORTS	0x28	/* reports so far */
 #define MB_SCAN_NONZERO	0x30	/* scan: words found not zero */
 #define MB_SCAN_WORDS	0x38	/* scan: words looked at */
+/*
+ * vCPU N > 0 (an AP) counts in its own mailbox at AP_MB + N * AP_MB_SIZE:
+ * the counter in memory, and at its last report its register counter,
+ * its verdict (1: they agree) and how many reports it made.
+ */
+#define AP_MB		0x100
+#define AP_MB_SIZE	0x20
+#define AP_COUNTER	0x00
+#define AP_REP_COUNTER	0x08
+#define AP_OK		0x10
+#define AP_REPORTS	0x18
 
 #define PML4_GPA	0x1000
 #define PDPT_GPA	0x2000
@@ -31,10 +42,13 @@
  */
 #define HOLE_START	0xfee00000
 #define HOLE_SIZE	0x200000
+/* A split layout's RAM above the hole starts here, as on a PC. */
+#define HIGH_START	0x100000000ULL
 
 #define REPORT_PORT	0x10
 #define REPORT_COUNT	1	/* al: counter and checksum in the mailbox */
 #define REPORT_SCAN	2	/* al: scan result in the mailbox */
+#define REPORT_AP	3	/* al: an AP's report in its mailbox */
 /* Report every 2^16 counter steps. */
 #define REPORT_MASK	0xffff
 

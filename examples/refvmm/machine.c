@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The machine: a KVM VM with one memory slot and one vCPU started
- * directly in 64-bit mode (flat segments, identity-mapped 2 MiB pages),
- * so the guest can address all of its memory with no firmware.
+ * The machine: a KVM VM with its RAM in one memory slot, or in two split
+ * around the hole below 4 GiB as on a PC, and its vCPUs started directly
+ * in 64-bit mode (flat segments, identity-mapped 2 MiB pages), so the
+ * guest can address all of its memory with no firmware.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,14 +19,18 @@
 
 extern const uint8_t guest_code_start[], guest_code_end[];
 
-/* A vCPU made ahead (pre-launch) belongs to the VM replaced here. */
-static void vcpu_drop(struct vmm *v)
+/* vCPUs made ahead (pre-launch) belong to the VM replaced here. */
+static void vcpus_drop(struct vmm *v)
 {
-	if (v->vcpu < 0)
-		return;
-	munmap(v->run, v->run_size);
-	close(v->vcpu);
-	v->vcpu = -1;
+	for (unsigned int i = 0; i < v->nvcpus; i++) {
+		struct vcpu *c = &v->vcpus[i];
+
+		if (c->fd < 0)
+			continue;
+		munmap(c->run, v->run_size);
+		close(c->fd);
+		c->fd = -1;
+	}
 }
 
 int machine_protect(struct vmm *v)
@@ -34,7 +39,7 @@ int machine_protect(struct vmm *v)
 
 	if (vm < 0)
 		return -errno;
-	vcpu_drop(v);
+	vcpus_drop(v);
 	close(v->vm);
 	v->vm = vm;
 	return 0;
@@ -130,13 +135,35 @@ int machine_memory_new(struct vmm *v)
 	return map_memory(v);
 }
 
-/* Slot 0 over all memory: gmem-backed if gmem_fd >= 0, else by mapping. */
-int machine_memory_bind(struct vmm *v, int gmem_fd)
+uint64_t machine_gpa_end(const struct vmm *v)
 {
-	return mig_memslot_set(v->vm, 0, 0, v->mem_size, v->mem, gmem_fd, 0);
+	return v->low_size ? HIGH_START + v->mem_size - v->low_size :
+		v->mem_size;
 }
 
-static int set_cpuid(struct vmm *v)
+void machine_hole(const struct vmm *v, uint64_t *start, uint64_t *end)
+{
+	*start = v->low_size ? v->low_size : HOLE_START;
+	*end = v->low_size ? HIGH_START : HOLE_START + HOLE_SIZE;
+}
+
+/*
+ * Slot 0 over all memory, or (split) slot 0 below the hole and slot 1
+ * above it, both on the one fd: gmem-backed if gmem_fd >= 0, else by
+ * mapping.
+ */
+int machine_memory_bind(struct vmm *v, int gmem_fd)
+{
+	uint64_t low = v->low_size ? v->low_size : v->mem_size;
+	int r = mig_memslot_set(v->vm, 0, 0, low, v->mem, gmem_fd, 0);
+
+	if (r || !v->low_size)
+		return r;
+	return mig_memslot_set(v->vm, 1, HIGH_START, v->mem_size - low,
+			       v->mem + low, gmem_fd, low);
+}
+
+static int set_cpuid(struct vmm *v, int fd)
 {
 	struct kvm_cpuid2 *c;
 	int n = 128, r;
@@ -147,31 +174,42 @@ static int set_cpuid(struct vmm *v)
 	c->nent = n;
 	r = ioctl(v->kvm, KVM_GET_SUPPORTED_CPUID, c);
 	if (!r)
-		r = ioctl(v->vcpu, KVM_SET_CPUID2, c);
+		r = ioctl(fd, KVM_SET_CPUID2, c);
 	free(c);
 	return r < 0 ? -errno : 0;
 }
 
-/* The vCPU and its CPUID; a no-op once made (pre-launch made it early). */
+static int vcpu_new(struct vmm *v, struct vcpu *c, unsigned int id)
+{
+	c->v = v;
+	c->id = id;
+	c->fd = ioctl(v->vm, KVM_CREATE_VCPU, id);
+	if (c->fd < 0)
+		return -errno;
+	c->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      c->fd, 0);
+	if (c->run == MAP_FAILED)
+		return -errno;
+	return set_cpuid(v, c->fd);
+}
+
+/* The vCPUs and their CPUID; those made already (pre-launch) are kept. */
 int machine_vcpu(struct vmm *v)
 {
-	if (v->vcpu >= 0)
-		return 0;
-	v->vcpu = ioctl(v->vm, KVM_CREATE_VCPU, 0);
-	if (v->vcpu < 0)
-		return -errno;
-	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      v->vcpu, 0);
-	if (v->run == MAP_FAILED)
-		return -errno;
-	return set_cpuid(v);
+	for (unsigned int i = 0; i < v->nvcpus; i++) {
+		int r = v->vcpus[i].fd >= 0 ? 0 : vcpu_new(v, &v->vcpus[i], i);
+
+		if (r)
+			return r;
+	}
+	return 0;
 }
 
 static void write_page_tables(struct vmm *v)
 {
 	uint64_t *pml4 = (uint64_t *)(v->mem + PML4_GPA);
 	uint64_t *pdpt = (uint64_t *)(v->mem + PDPT_GPA);
-	uint64_t gib = (v->mem_size + (1ULL << 30) - 1) >> 30;
+	uint64_t gib = (machine_gpa_end(v) + (1ULL << 30) - 1) >> 30;
 
 	pml4[0] = PDPT_GPA | 3;			/* present, writable */
 	for (uint64_t i = 0; i < gib; i++) {
@@ -197,20 +235,27 @@ static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type,
 	s->db = !code;
 }
 
-static int enter_long_mode(struct vmm *v)
+/* Every vCPU enters the same code; its number in r9 tells them apart. */
+static int enter_long_mode(struct vmm *v, unsigned int id)
 {
+	int fd = v->vcpus[id].fd;
+	uint64_t hole_start, hole_end;
 	struct kvm_sregs sr;
 	struct kvm_regs regs = {
 		.rip = CODE_GPA,
-		.rsp = STACK_TOP,
+		.rsp = STACK_TOP - id * 0x1000,
 		.rflags = 2,
-		.rdi = v->mem_size,
+		.rdi = machine_gpa_end(v),
 		.rsi = v->seed,
 		.rdx = v->stride,
 		.r8 = v->scan,
+		.r9 = id,
 	};
 
-	if (ioctl(v->vcpu, KVM_GET_SREGS, &sr) < 0)
+	machine_hole(v, &hole_start, &hole_end);
+	regs.r10 = hole_start;
+	regs.r11 = hole_end;
+	if (ioctl(fd, KVM_GET_SREGS, &sr) < 0)
 		return -errno;
 	flat_segment(&sr.cs, 8, 11, true);
 	flat_segment(&sr.ds, 16, 3, false);
@@ -219,8 +264,8 @@ static int enter_long_mode(struct vmm *v)
 	sr.cr4 = (1 << 5) | (1 << 9) | (1 << 10);	/* PAE OSFXSR OSXMMEXCPT */
 	sr.cr0 = 0x80050033;			/* PG WP NE ET MP PE */
 	sr.efer = 0x500;			/* LMA LME */
-	if (ioctl(v->vcpu, KVM_SET_SREGS, &sr) < 0 ||
-	    ioctl(v->vcpu, KVM_SET_REGS, &regs) < 0)
+	if (ioctl(fd, KVM_SET_SREGS, &sr) < 0 ||
+	    ioctl(fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;
 	return 0;
 }
@@ -230,7 +275,7 @@ static int enter_long_mode(struct vmm *v)
  * type. A fresh vCPU has them off, which makes all memory uncacheable;
  * under shadow paging that costs microseconds per access.
  */
-static int enable_mtrrs(struct vmm *v)
+static int enable_mtrrs(int fd)
 {
 	struct {
 		struct kvm_msrs hdr;
@@ -240,7 +285,7 @@ static int enable_mtrrs(struct vmm *v)
 		.e = { .index = 0x2ff, .data = (1 << 11) | 6 },
 	};
 
-	return ioctl(v->vcpu, KVM_SET_MSRS, &m) == 1 ? 0 : -EIO;
+	return ioctl(fd, KVM_SET_MSRS, &m) == 1 ? 0 : -EIO;
 }
 
 /* First boot: page tables and code into memory, registers at the entry. */
@@ -248,12 +293,16 @@ int machine_boot(struct vmm *v)
 {
 	size_t code = (size_t)(guest_code_end - guest_code_start);
 
+	int r = 0;
+
 	if (v->stride < 8 || v->stride % 8 || v->stride > FILL_START ||
-	    v->mem_size > (uint64_t)MAX_GIB << 30 ||
+	    machine_gpa_end(v) > (uint64_t)MAX_GIB << 30 ||
 	    v->mem_size < 2 * FILL_START || v->mem_size % (2 << 20))
 		return -EINVAL;
 	memset(v->mem, 0, FILL_START);
 	write_page_tables(v);
 	memcpy(v->mem + CODE_GPA, guest_code_start, code);
-	return enable_mtrrs(v) ?: enter_long_mode(v);
+	for (unsigned int i = 0; i < v->nvcpus && !r; i++)
+		r = enable_mtrrs(v->vcpus[i].fd) ?: enter_long_mode(v, i);
+	return r;
 }

@@ -31,6 +31,8 @@ struct opts {
 	const char *socket;
 	const char *console;
 	uint64_t mem;
+	uint64_t low_mem;
+	unsigned int vcpus;
 	enum ram_kind ram;
 	enum strategy strategy;
 	int wait_ms;
@@ -50,6 +52,9 @@ static void usage(FILE *f)
 		"                       token of 'migctl grant NAME' in a pipe named by\n"
 		"                       $MIG_TOKEN_FD, or in $MIG_TOKEN (wiped when read)\n"
 		"  -m, --mem SIZE       guest memory, 2M to 16G in steps of 2M (default 1G)\n"
+		"  -L, --low-mem SIZE   RAM below 4 GiB; the rest goes above 4 GiB, around\n"
+		"                       the hole a PC has there (two regions on one fd)\n"
+		"  -p, --vcpus N        1 to 8 vCPUs (default 1); a successor needs the same\n"
 		"  -r, --ram KIND       gmem (default; host-mappable, Linux 6.18), memfd,\n"
 		"                       or private (a protected VM whose RAM only the\n"
 		"                       guest reads; upgrades need the link ioctl)\n"
@@ -87,12 +92,32 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A split layout that fits: low RAM below all of it, the rest mapped. */
+static int check_shape(const struct opts *o)
+{
+	if (!o->low_mem)
+		return 0;
+	if (o->ram == RAM_PRIVATE || o->take) {
+		fprintf(stderr, "refvmm: --low-mem is for a new gmem or memfd guest; a successor takes the layout it is handed.\n");
+		return -EINVAL;
+	}
+	if (o->low_mem >= o->mem ||
+	    HIGH_START + o->mem - o->low_mem > (uint64_t)MAX_GIB << 30) {
+		fprintf(stderr, "refvmm: --low-mem must be below --mem, and what is left must fit under %d GiB above 4 GiB.\n",
+			MAX_GIB - 4);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
 		{ "name", required_argument, NULL, 'n' },
 		{ "take", required_argument, NULL, 't' },
 		{ "mem", required_argument, NULL, 'm' },
+		{ "low-mem", required_argument, NULL, 'L' },
+		{ "vcpus", required_argument, NULL, 'p' },
 		{ "ram", required_argument, NULL, 'r' },
 		{ "strategy", required_argument, NULL, 'S' },
 		{ "seed", required_argument, NULL, 'x' },
@@ -106,7 +131,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "n:t:m:r:S:s:c:w:vh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:t:m:L:p:r:S:s:c:w:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->name = optarg; break;
 		case 't': o->take = optarg; break;
@@ -130,6 +155,22 @@ static int parse(int argc, char **argv, struct opts *o)
 				return -EINVAL;
 			}
 			break;
+		case 'L':
+			if (parse_size(optarg, &o->low_mem) ||
+			    o->low_mem % (2 << 20) || o->low_mem < 2 * FILL_START ||
+			    o->low_mem > HOLE_START) {
+				fprintf(stderr, "refvmm: --low-mem must be 2M to 4074M in steps of 2M.\n");
+				return -EINVAL;
+			}
+			break;
+		case 'p':
+			o->vcpus = (unsigned int)atoi(optarg);
+			if (o->vcpus < 1 || o->vcpus > VCPUS_MAX) {
+				fprintf(stderr, "refvmm: --vcpus takes 1 to %d.\n",
+					VCPUS_MAX);
+				return -EINVAL;
+			}
+			break;
 		case 'r':
 			if (!strcmp(optarg, "gmem"))
 				o->ram = RAM_GMEM;
@@ -150,7 +191,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	}
 	if ((!o->name && !o->take) || optind != argc)
 		goto bad;
-	return 0;
+	return check_shape(o);
 bad:
 	usage(stderr);
 	return -EINVAL;
@@ -161,6 +202,7 @@ static int boot(struct vmm *v, const struct opts *o)
 	int r;
 
 	v->mem_size = o->mem;
+	v->low_size = o->low_mem;
 	v->ram = o->ram;
 	v->seed = o->seed;
 	v->stride = o->stride;
@@ -223,7 +265,7 @@ static int serve(struct vmm *v, const struct opts *o, const char *name)
 		struct kvm_regs regs = { 0 };
 
 		vcpu_pause(v);
-		ioctl(v->vcpu, KVM_GET_REGS, &regs);
+		ioctl(v->vcpus[0].fd, KVM_GET_REGS, &regs);
 		fprintf(stderr, "refvmm: the guest did not come up healthy: rip=0x%llx rcx=0x%llx rbx=0x%llx ok=%" PRIu64 "\n",
 			regs.rip, regs.rcx, regs.rbx, rep.ok);
 		return 1;
@@ -251,9 +293,9 @@ static int serve(struct vmm *v, const struct opts *o, const char *name)
 int main(int argc, char **argv)
 {
 	struct opts o = { .mem = 1ULL << 30, .seed = 0x5eed, .stride = 4096,
-			  .wait_ms = 60000 };
-	struct vmm v = { .kvm = -1, .vm = -1, .vcpu = -1, .mem_fd = -1,
-			 .low_fd = -1, .console_fd = -1 };
+			  .wait_ms = 60000, .vcpus = 1 };
+	struct vmm v = { .kvm = -1, .vm = -1, .mem_fd = -1, .low_fd = -1,
+			 .console_fd = -1 };
 	struct mig_ctx *ctx = NULL;
 	sigset_t set;
 	int r;
@@ -283,6 +325,9 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&v.lock, NULL);
 	pthread_cond_init(&v.cond, NULL);
 	v.verbose = o.verbose;
+	v.nvcpus = o.vcpus;
+	for (unsigned int i = 0; i < VCPUS_MAX; i++)
+		v.vcpus[i].fd = -1;
 	/* A rebind destination boots its own guest with these. */
 	v.seed = o.seed;
 	v.stride = o.stride;

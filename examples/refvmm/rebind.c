@@ -77,15 +77,9 @@ int rebind_as_dest(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 	uint64_t host = 0;
 	int r;
 
-	if (private_layout(layout)) {
-		v->ram = RAM_PRIVATE;
-		v->mem_size = FILL_START + layout->regions[1].size;
-	} else if (layout->nregions != 1 || layout->regions[0].gpa != 0) {
-		fprintf(stderr, "refvmm: expected one region at gpa 0, or the private layout\n");
+	if (layout_from_handoff(v, layout)) {
 		mig_abort(ctx, sid, "destination cannot use this layout");
 		return -EINVAL;
-	} else {
-		v->mem_size = layout->regions[0].size;
 	}
 	printf("claimed session=%" PRIu64 " grant=rebind\n", sid);
 	r = take_zeroed(v, ctx, sid, want, &host);

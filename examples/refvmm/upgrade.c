@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,16 +76,34 @@ void say_error(struct mig_ctx *ctx, const char *what, int r)
 	fprintf(stderr, "refvmm: %s: %s\n", what, why);
 }
 
-/* What we offer: all RAM in one region, or PRIVATE's two. */
+/*
+ * What we offer: all RAM in one region; or split around the hole below
+ * 4 GiB, the one fd in two regions as QEMU's pc machine has it; or
+ * PRIVATE's two.
+ */
 static unsigned int own_regions(const struct vmm *v, struct mig_region *reg)
 {
-	if (v->ram != RAM_PRIVATE) {
+	enum mig_region_kind kind = v->ram == RAM_GMEM ? MIG_REGION_GMEM :
+		MIG_REGION_MEMFD;
+
+	if (v->ram != RAM_PRIVATE && !v->low_size) {
 		reg[0] = (struct mig_region){
 			.name = "ram", .size = v->mem_size, .fd = v->mem_fd,
-			.kind = v->ram == RAM_GMEM ? MIG_REGION_GMEM :
-				MIG_REGION_MEMFD,
+			.kind = kind,
 		};
 		return 1;
+	}
+	if (v->ram != RAM_PRIVATE) {
+		reg[0] = (struct mig_region){
+			.name = "ram-below-4g", .size = v->low_size,
+			.fd = v->mem_fd, .kind = kind,
+		};
+		reg[1] = (struct mig_region){
+			.name = "ram-above-4g", .gpa = HIGH_START,
+			.size = v->mem_size - v->low_size,
+			.offset = v->low_size, .fd = v->mem_fd, .kind = kind,
+		};
+		return 2;
 	}
 	reg[0] = (struct mig_region){
 		.name = "low", .size = FILL_START, .kind = MIG_REGION_MEMFD,
@@ -107,6 +126,44 @@ bool private_layout(const struct mig_handoff *h)
 	       h->regions[1].kind == MIG_REGION_GMEM &&
 	       h->regions[1].gpa == FILL_START &&
 	       h->regions[1].size + FILL_START <= HOLE_START;
+}
+
+/* Split: the first part of one fd at 0, the rest at HIGH_START. */
+static bool split_layout(const struct mig_handoff *h)
+{
+	const struct mig_region *r = h->regions;
+	struct stat a, b;
+
+	if (h->nregions != 2 || r[0].gpa || r[0].offset ||
+	    r[1].gpa != HIGH_START || r[1].offset != r[0].size ||
+	    r[0].kind != r[1].kind || r[0].size > HOLE_START)
+		return false;
+	/* A rebind's layout comes before its fds. */
+	if (r[0].fd < 0)
+		return true;
+	return !fstat(r[0].fd, &a) && !fstat(r[1].fd, &b) &&
+	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+/* The guest's shape from the regions handed over: v->mem_size and co. */
+int layout_from_handoff(struct vmm *v, const struct mig_handoff *h)
+{
+	const struct mig_region *r = h->regions;
+
+	v->low_size = 0;
+	if (private_layout(h)) {
+		v->ram = RAM_PRIVATE;
+		v->mem_size = FILL_START + r[1].size;
+	} else if (split_layout(h)) {
+		v->mem_size = r[0].size + r[1].size;
+		v->low_size = r[0].size;
+	} else if (h->nregions == 1 && !r[0].gpa && !r[0].offset) {
+		v->mem_size = r[0].size;
+	} else {
+		fprintf(stderr, "refvmm: expected one region at gpa 0, RAM split around the hole below 4 GiB, or the private layout\n");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /*
@@ -293,26 +350,55 @@ static uint64_t us(uint64_t from, uint64_t to)
  * vCPU), transfer (source -> migrd -> destination), copy (copy strategy
  * only), load, commit (round trip through migrd), resume.
  */
+/* What every vCPU said before the pause and after the resume. */
+struct verdict {
+	struct report before, after;
+	struct ap_report ap_before[VCPUS_MAX], ap_after[VCPUS_MAX];
+};
+
+/*
+ * The guest's own verdict: vCPU 0 checked all memory against its
+ * reference checksum and counts on; every other vCPU counts on from
+ * where it was, its register and memory counters agreeing.
+ */
+static bool guest_ok(const struct vmm *v, const struct verdict *w)
+{
+	if (w->after.ok != 1 || w->after.checksum != w->before.checksum ||
+	    w->after.counter <= w->before.counter)
+		return false;
+	for (unsigned int i = 1; i < v->nvcpus; i++)
+		if (w->ap_after[i].ok != 1 ||
+		    w->ap_after[i].counter <= w->ap_before[i].counter)
+			return false;
+	return true;
+}
+
+/* Wait for a report of every vCPU made after the resume. */
+static int await_verdict(struct vmm *v, struct verdict *w)
+{
+	int r = vcpu_wait_reports(v, w->before.reports, 60000, &w->after);
+
+	return r ? r : vcpu_wait_aps(v, w->ap_before, 60000, w->ap_after);
+}
+
 static void print_verdict(const struct vmm *v, enum strategy s,
 			  const struct upgrade_times *t,
-			  const struct pause_times *p,
-			  const struct report *before,
-			  const struct report *after)
+			  const struct pause_times *p, const struct verdict *w)
 {
-	bool ok = after->ok == 1 && after->checksum == before->checksum &&
-		  after->counter > before->counter;
+	const struct report *before = &w->before, *after = &w->after;
 
-	printf("upgrade strategy=%s mem=%" PRIu64 "MiB downtime_us=%" PRIu64
+	printf("upgrade strategy=%s mem=%" PRIu64 "MiB vcpus=%u regions=%u"
+	       " downtime_us=%" PRIu64
 	       " total_ms=%.3f counter_before=%" PRIu64 " counter_after=%"
 	       PRIu64 " checksum=0x%016" PRIx64 " verdict=%s"
 	       " save_us=%" PRIu64 " transfer_us=%" PRIu64 " copy_us=%" PRIu64
 	       " load_us=%" PRIu64 " commit_us=%" PRIu64 " resume_us=%" PRIu64
 	       "\n",
-	       strategy_name(s), v->mem_size >> 20,
-	       us(t->paused_ns, p->resumed_ns),
+	       strategy_name(s), v->mem_size >> 20, v->nvcpus,
+	       v->low_size ? 2 : 1, us(t->paused_ns, p->resumed_ns),
 	       (double)(p->committed_ns - t->requested_ns) / 1e6,
 	       before->counter, after->counter, after->checksum,
-	       ok ? "ok" : "FAILED", us(t->paused_ns, t->saved_ns),
+	       guest_ok(v, w) ? "ok" : "FAILED", us(t->paused_ns, t->saved_ns),
 	       us(t->saved_ns, p->got_ns), us(p->got_ns, p->copied_ns),
 	       us(p->copied_ns, p->loaded_ns),
 	       us(p->loaded_ns, p->committed_ns),
@@ -325,7 +411,7 @@ static int take_over(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 {
 	struct upgrade_times t;
 	struct pause_times p;
-	struct report before, after;
+	struct verdict w;
 	size_t len;
 	void *blob;
 	int r;
@@ -346,7 +432,7 @@ static int take_over(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 	if (src)
 		memcpy(v->mem, src, v->mem_size);
 	p.copied_ns = now_ns();
-	r = state_load(v, blob, len, &t, &before);
+	r = state_load(v, blob, len, &t, &w.before, w.ap_before);
 	free(blob);
 	p.loaded_ns = now_ns();
 	fault_point("dest-loaded");
@@ -365,11 +451,10 @@ static int take_over(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 	fault_point("dest-committed");
 	console_adopt(v, h);
 	p.resumed_ns = vcpu_resume_wait(v);
-	r = vcpu_wait_reports(v, before.reports, 60000, &after);
-	if (r)
-		return r;
-	print_verdict(v, s, &t, &p, &before, &after);
-	return 0;
+	r = await_verdict(v, &w);
+	if (!r)
+		print_verdict(v, s, &t, &p, &w);
+	return r;
 }
 
 /*
@@ -438,18 +523,17 @@ int upgrade_as_dest(struct vmm *v, struct mig_ctx *ctx, const char *name,
 		mig_handoff_free(h);
 		return r;
 	}
-	r = -EINVAL;
-	if (private_layout(h)) {
-		v->ram = RAM_PRIVATE;
+	s = want;
+	r = layout_from_handoff(v, h);
+	if (r)
+		goto abort;
+	if (v->ram == RAM_PRIVATE) {
 		s = strategy_choose(v, &h->regions[1], want);
 		printf("claimed session=%" PRIu64 " ram=private\n", sid);
 		r = s == STRATEGY_LINK ? build_private(v, h, h->vm_fd) : -EINVAL;
-	} else if (h->nregions != 1 || h->regions[0].gpa != 0) {
-		fprintf(stderr, "refvmm: expected one region at gpa 0, or the private layout\n");
-		goto abort;
 	} else {
-		v->mem_size = h->regions[0].size;
-		printf("claimed session=%" PRIu64 "\n", sid);
+		printf("claimed session=%" PRIu64 " regions=%u\n", sid,
+		       h->nregions);
 		s = strategy_choose(v, &h->regions[0], want);
 		r = build_memory(v, &h->regions[0], s, &src, h->vm_fd);
 	}

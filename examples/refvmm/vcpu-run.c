@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The vCPU thread. Pausing must be prompt and race-free: immediate_exit
- * makes a KVM_RUN that is about to start return at once, and the signal
- * kicks one already inside the guest out of it.
+ * The vCPU threads, one per vCPU. Pausing must be prompt and race-free:
+ * immediate_exit makes a KVM_RUN that is about to start return at once,
+ * and the signal kicks one already inside the guest out of it. The guest
+ * is paused once every thread is parked, and runs again once every
+ * thread has left its park.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -42,19 +44,37 @@ static void read_report(struct vmm *v)
 	console_report(v, &r);
 }
 
-/* Park here while a pause is requested; false once told to quit. */
-static bool park(struct vmm *v)
+static void read_ap(struct vmm *v, unsigned int id)
 {
+	const volatile uint64_t *mb = (const volatile uint64_t *)
+		(v->mem + AP_MB + id * AP_MB_SIZE);
+
 	pthread_mutex_lock(&v->lock);
-	v->paused = true;
+	v->ap[id] = (struct ap_report){
+		.counter = mb[AP_REP_COUNTER / 8],
+		.ok = mb[AP_OK / 8],
+		.reports = mb[AP_REPORTS / 8],
+	};
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* Park here while a pause is requested; false once told to quit. */
+static bool park(struct vcpu *c)
+{
+	struct vmm *v = c->v;
+
+	pthread_mutex_lock(&v->lock);
+	v->parked++;
 	pthread_cond_broadcast(&v->cond);
 	while (atomic_load(&v->pause_req) && !v->quit)
 		pthread_cond_wait(&v->cond, &v->lock);
-	v->paused = false;
-	/* When the guest runs again, seen from the thread that runs it. */
+	v->parked--;
+	/* When the guest runs again, seen from the threads that run it:
+	 * the last one out writes the latest time. */
 	v->resumed_ns = now_ns();
+	c->run->immediate_exit = 0;
 	pthread_cond_broadcast(&v->cond);
-	v->run->immediate_exit = 0;
 	pthread_mutex_unlock(&v->lock);
 	return !v->quit;
 }
@@ -71,23 +91,26 @@ static void read_scan(struct vmm *v)
 	pthread_mutex_unlock(&v->lock);
 }
 
-static bool handle_exit(struct vmm *v)
+static bool handle_exit(struct vcpu *c)
 {
-	struct kvm_run *run = v->run;
+	struct kvm_run *run = c->run;
+	struct vmm *v = c->v;
 
 	if (run->exit_reason == KVM_EXIT_IO &&
 	    run->io.direction == KVM_EXIT_IO_OUT &&
 	    run->io.port == REPORT_PORT) {
 		uint8_t what = *((uint8_t *)run + run->io.data_offset);
 
-		if (what == REPORT_SCAN)
+		if (what == REPORT_SCAN && c->id == 0)
 			read_scan(v);
-		else
+		else if (what == REPORT_COUNT && c->id == 0)
 			read_report(v);
+		else if (what == REPORT_AP && c->id > 0)
+			read_ap(v, c->id);
 		return true;
 	}
-	fprintf(stderr, "refvmm: guest stopped: exit reason %u\n",
-		run->exit_reason);
+	fprintf(stderr, "refvmm: guest stopped: vCPU %u exit reason %u\n",
+		c->id, run->exit_reason);
 	pthread_mutex_lock(&v->lock);
 	v->fault = (int)run->exit_reason;
 	pthread_cond_broadcast(&v->cond);
@@ -97,22 +120,22 @@ static bool handle_exit(struct vmm *v)
 
 static void *vcpu_thread(void *arg)
 {
-	struct vmm *v = arg;
+	struct vcpu *c = arg;
 	sigset_t set;
 
 	sigemptyset(&set);
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	for (;;) {
-		if (atomic_load(&v->pause_req) && !park(v))
+		if (atomic_load(&c->v->pause_req) && !park(c))
 			break;
-		if (ioctl(v->vcpu, KVM_RUN, 0) < 0) {
+		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			perror("refvmm: KVM_RUN");
 			break;
 		}
-		if (!handle_exit(v))
+		if (!handle_exit(c))
 			break;
 	}
 	return NULL;
@@ -123,27 +146,44 @@ int vcpu_start(struct vmm *v)
 	struct sigaction sa = { .sa_handler = kick_handler };
 
 	sigaction(KICK_SIGNAL, &sa, NULL);
-	return -pthread_create(&v->thread, NULL, vcpu_thread, v);
+	for (unsigned int i = 0; i < v->nvcpus; i++) {
+		struct vcpu *c = &v->vcpus[i];
+		int r = pthread_create(&c->thread, NULL, vcpu_thread, c);
+
+		if (r)
+			return -r;
+		c->started = true;
+	}
+	return 0;
 }
 
 /*
- * The thread made ahead and parked: a destination does this before the
- * pause, so that resuming the guest is a wake-up, not a thread creation
+ * The threads made ahead and parked: a destination does this before the
+ * pause, so that resuming the guest is a wake-up, not thread creation
  * (which took up to 4 ms here while the source tore its VM down).
  */
 int vcpu_start_parked(struct vmm *v)
 {
+	int r;
+
 	atomic_store(&v->pause_req, true);
-	return vcpu_start(v);
+	r = vcpu_start(v);
+	pthread_mutex_lock(&v->lock);
+	while (!r && v->parked < v->nvcpus && !v->fault)
+		pthread_cond_wait(&v->cond, &v->lock);
+	pthread_mutex_unlock(&v->lock);
+	return r;
 }
 
 void vcpu_pause(struct vmm *v)
 {
 	pthread_mutex_lock(&v->lock);
 	atomic_store(&v->pause_req, true);
-	v->run->immediate_exit = 1;
-	while (!v->paused && !v->fault) {
-		pthread_kill(v->thread, KICK_SIGNAL);
+	for (unsigned int i = 0; i < v->nvcpus; i++)
+		v->vcpus[i].run->immediate_exit = 1;
+	while (v->parked < v->nvcpus && !v->fault) {
+		for (unsigned int i = 0; i < v->nvcpus; i++)
+			pthread_kill(v->vcpus[i].thread, KICK_SIGNAL);
 		pthread_mutex_unlock(&v->lock);
 		/* A kick can land just before KVM_RUN; immediate_exit
 		 * covers that, this loop covers a lost signal. */
@@ -169,7 +209,7 @@ uint64_t vcpu_resume_wait(struct vmm *v)
 	v->resumed_ns = 0;
 	atomic_store(&v->pause_req, false);
 	pthread_cond_broadcast(&v->cond);
-	while (!v->resumed_ns && !v->fault && !v->quit)
+	while ((v->parked || !v->resumed_ns) && !v->fault && !v->quit)
 		pthread_cond_wait(&v->cond, &v->lock);
 	t = v->resumed_ns;
 	pthread_mutex_unlock(&v->lock);
@@ -183,7 +223,9 @@ void vcpu_stop(struct vmm *v)
 	v->quit = true;
 	pthread_cond_broadcast(&v->cond);
 	pthread_mutex_unlock(&v->lock);
-	pthread_join(v->thread, NULL);
+	for (unsigned int i = 0; i < v->nvcpus; i++)
+		if (v->vcpus[i].started)
+			pthread_join(v->vcpus[i].thread, NULL);
 }
 
 static void deadline(struct timespec *ts, int timeout_ms)
@@ -208,6 +250,31 @@ int vcpu_wait_reports(struct vmm *v, uint64_t n, int timeout_ms,
 	while (v->last.reports <= n && !v->fault && r == 0)
 		r = pthread_cond_timedwait(&v->cond, &v->lock, &ts);
 	*out = v->last;
+	if (v->fault)
+		r = EIO;
+	pthread_mutex_unlock(&v->lock);
+	return -r;
+}
+
+static bool aps_reported(const struct vmm *v, const struct ap_report *before)
+{
+	for (unsigned int i = 1; i < v->nvcpus; i++)
+		if (v->ap[i].reports <= before[i].reports)
+			return false;
+	return true;
+}
+
+int vcpu_wait_aps(struct vmm *v, const struct ap_report *before,
+		  int timeout_ms, struct ap_report *out)
+{
+	struct timespec ts;
+	int r = 0;
+
+	deadline(&ts, timeout_ms);
+	pthread_mutex_lock(&v->lock);
+	while (!aps_reported(v, before) && !v->fault && r == 0)
+		r = pthread_cond_timedwait(&v->cond, &v->lock, &ts);
+	memcpy(out, v->ap, sizeof(v->ap));
 	if (v->fault)
 		r = EIO;
 	pthread_mutex_unlock(&v->lock);

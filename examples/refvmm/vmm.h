@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * refvmm: the reference VMM. One vCPU, one memory region, a guest that
- * proves its own memory intact, and live upgrade through libmig. It uses
- * only libmig's public header: it is the integration example.
+ * refvmm: the reference VMM. 1 to VCPUS_MAX vCPUs, RAM in one region or
+ * split around the hole below 4 GiB as a PC's, a guest that proves its
+ * own memory and registers intact, and live upgrade through libmig. It
+ * uses only libmig's public header: it is the integration example.
  */
 #ifndef REFVMM_H
 #define REFVMM_H
@@ -38,8 +39,10 @@ enum strategy {
  * destination that could not load it before the source pauses.
  */
 #define STATE_FORMAT		"refvmm-x86"
-#define STATE_VERSION		1
-#define STATE_VERSION_MIN	1
+#define STATE_VERSION		2	/* 2: every vCPU, the layout */
+#define STATE_VERSION_MIN	2
+
+#define VCPUS_MAX		8
 
 /* What the guest last told us, read from its mailbox. */
 struct report {
@@ -49,11 +52,32 @@ struct report {
 	uint64_t reports;
 };
 
-struct vmm {
-	int kvm, vm, vcpu;
+/* What a vCPU other than 0 last told us. */
+struct ap_report {
+	uint64_t counter;
+	uint64_t ok;
+	uint64_t reports;
+};
+
+struct vmm;
+
+struct vcpu {
+	struct vmm *v;
+	unsigned int id;
+	int fd;				/* -1 until made */
 	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+};
+
+struct vmm {
+	int kvm, vm;
+	unsigned int nvcpus;
+	struct vcpu vcpus[VCPUS_MAX];
 	size_t run_size;
-	uint64_t mem_size;
+	uint64_t mem_size;		/* bytes of RAM (of its fd) */
+	uint64_t low_size;		/* split: RAM at 0; the rest at
+					 * HIGH_START. 0: one region */
 	uint64_t seed;
 	uint64_t stride;			/* guest touches one word per stride */
 	uint8_t *mem;			/* host mapping of guest memory
@@ -66,13 +90,13 @@ struct vmm {
 	bool verbose;
 	bool scan;			/* guest scans its memory first */
 
-	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	atomic_bool pause_req;
-	bool paused;
+	unsigned int parked;		/* under lock: threads in their park */
 	bool quit;
 	struct report last;		/* under lock */
+	struct ap_report ap[VCPUS_MAX];	/* under lock */
 	bool scanned;			/* under lock: scan result below */
 	uint64_t scan_nonzero, scan_words;
 	int fault;			/* exit reason that stopped the vCPU */
@@ -89,6 +113,9 @@ int machine_memory_new(struct vmm *v);
 int machine_memory_bind(struct vmm *v, int gmem_fd);
 int machine_vcpu(struct vmm *v);
 int machine_boot(struct vmm *v);
+/* Where guest-physical memory ends, and the hole below it. */
+uint64_t machine_gpa_end(const struct vmm *v);
+void machine_hole(const struct vmm *v, uint64_t *start, uint64_t *end);
 
 /* vcpu-state.c: the blob carried through migrd */
 struct upgrade_times {
@@ -108,7 +135,8 @@ struct pause_times {
 int state_save(struct vmm *v, const struct upgrade_times *t, void **blob,
 	       size_t *len);
 int state_load(struct vmm *v, const void *blob, size_t len,
-	       struct upgrade_times *t, struct report *before);
+	       struct upgrade_times *t, struct report *before,
+	       struct ap_report *ap_before);
 
 /* vcpu-run.c */
 int vcpu_start(struct vmm *v);
@@ -122,6 +150,9 @@ void vcpu_stop(struct vmm *v);
 /* Wait until the guest reported more than n times (or timeout_ms). */
 int vcpu_wait_reports(struct vmm *v, uint64_t n, int timeout_ms,
 		      struct report *out);
+/* Wait until every AP reported more often than in before[]. */
+int vcpu_wait_aps(struct vmm *v, const struct ap_report *before,
+		  int timeout_ms, struct ap_report *out);
 /* Wait for the guest's scan of its memory (v->scan). */
 int vcpu_wait_scan(struct vmm *v, int timeout_ms);
 
@@ -135,6 +166,7 @@ int build_memory(struct vmm *v, struct mig_region *reg, enum strategy s,
 enum strategy strategy_choose(struct vmm *v, const struct mig_region *reg,
 			      enum strategy want);
 bool private_layout(const struct mig_handoff *h);
+int layout_from_handoff(struct vmm *v, const struct mig_handoff *h);
 int build_private(struct vmm *v, struct mig_handoff *h, int proof_vm_fd);
 /* console.c: the console, a device fd that outlives each VMM */
 int console_open(struct vmm *v, const char *path);

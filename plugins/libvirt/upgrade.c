@@ -297,17 +297,38 @@ static int start_vmm(const struct opts *o, const struct mig_token *t,
 	return e;
 }
 
-/* What the VMM said about its upgrade, if it speaks refvmm's dialect. */
+/* " key=VALUE" in line: VALUE's start, or NULL. */
+static const char *field(const char *line, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = strchr(line, ' '); p; p = strchr(p + 1, ' '))
+		if (strncmp(p + 1, key, n) == 0 && p[1 + n] == '=')
+			return p + 2 + n;
+	return NULL;
+}
+
+/*
+ * What the VMM said about its upgrade, if it speaks refvmm's dialect:
+ * "upgrade key=value ...", the keys in any order among others.
+ */
 static void read_report(const char *log, struct run *r)
 {
+	const char *s, *d, *t;
 	char line[1024];
 	FILE *f = fopen(log, "re");
 
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "upgrade strategy=%15s mem=%*s downtime_us=%" SCNu64
-			   " total_ms=%lf", r->strategy, &r->downtime_us,
-			   &r->total_ms) == 3)
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "upgrade ", 8) != 0)
+			continue;
+		s = field(line, "strategy");
+		d = field(line, "downtime_us");
+		t = field(line, "total_ms");
+		if (s && d && t && sscanf(s, "%15[^ \n]", r->strategy) == 1 &&
+		    sscanf(d, "%" SCNu64, &r->downtime_us) == 1 &&
+		    sscanf(t, "%lf", &r->total_ms) == 1)
 			break;
+	}
 	if (f)
 		fclose(f);
 }
