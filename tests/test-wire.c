@@ -241,3 +241,47 @@ Test(wire, fd_indexes_must_match_fds_exactly)
 	cr_assert_eq(offer_with_index(0, -2, 2), -EBADMSG, "fd named never");
 	cr_assert_eq(offer_with_index(0, -2, 0), -EBADMSG, "no fd at all");
 }
+
+/* An OFFER of one region (fd 0) and one device naming fd index idx. */
+static int offer_with_device(int idx, unsigned int nfds)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Offer o = MIG__OFFER__INIT;
+	Mig__Region r = MIG__REGION__INIT, *rp = &r;
+	Mig__Device dv = MIG__DEVICE__INIT, *dp = &dv;
+	int fds[4], got[MIG_FDS_MAX], err;
+	unsigned int n;
+	Mig__Request *dec;
+
+	req.has_kind = true;
+	req.kind = MIG__KIND__OFFER;
+	req.offer = &o;
+	o.n_regions = 1;
+	o.regions = &rp;
+	r.has_fd = true;
+	r.fd = 0;
+	o.n_devices = 1;
+	o.devices = &dp;
+	dv.name = "console";
+	dv.has_fd = idx != -2;
+	dv.fd = idx;
+	for (unsigned int i = 0; i < nfds; i++)
+		fds[i] = memfd_create("t", 0);
+	cr_assert_eq(mig_send_request(sv[0], &req, fds, nfds), 0);
+	mig_close_fds(fds, nfds);
+	dec = recv_req(&err, got, &n);
+	if (dec) {
+		mig_close_fds(got, n);
+		mig__request__free_unpacked(dec, NULL);
+	}
+	return err;
+}
+
+Test(wire, a_device_names_an_fd_of_its_own)
+{
+	cr_assert_eq(offer_with_device(1, 2), 0, "region fd 0, device fd 1");
+	cr_assert_eq(offer_with_device(-2, 1), -EBADMSG, "device sans fd");
+	cr_assert_eq(offer_with_device(0, 1), -EBADMSG, "the region's fd");
+	cr_assert_eq(offer_with_device(2, 2), -EBADMSG, "index past end");
+	cr_assert_eq(offer_with_device(1, 3), -EBADMSG, "an fd named never");
+}
