@@ -55,31 +55,49 @@ static enum mig_fd_kind kind_of(const char *link, const struct stat *st,
 	return MIG_FD_OTHER;
 }
 
-MIG_EXPORT int mig_fd_classify(int fd, struct mig_fd_info *info)
+/* What the kernel says of fd: its /proc/self/fd link and its stat. */
+static int fd_facts(int fd, char *link, size_t len, struct stat *st)
 {
-	char path[64], link[256];
-	struct statfs sfs;
-	struct stat st;
+	char path[64];
 	ssize_t n;
-	int fl;
 
-	memset(info, 0, sizeof(*info));
-	if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0)
-		return -errno;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
+	if (fstat(fd, st) < 0)
 		return -errno;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
+	n = readlink(path, link, len - 1);
 	if (n < 0)
 		return -errno;
 	link[n] = '\0';
+	return 0;
+}
 
-	info->kind = kind_of(link, &st, &sfs);
-	info->size = (uint64_t)st.st_size;
-	info->ino = st.st_ino;
+/* mig_fd_classify(), and the link and stat it went by. */
+static int classify(int fd, struct mig_fd_info *info, char *link, size_t len,
+		    struct stat *st)
+{
+	struct statfs sfs;
+	int fl, r;
+
+	memset(info, 0, sizeof(*info));
+	r = fd_facts(fd, link, len, st);
+	if (r)
+		return r;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fstatfs(fd, &sfs) < 0)
+		return -errno;
+	info->kind = kind_of(link, st, &sfs);
+	info->size = (uint64_t)st->st_size;
+	info->ino = st->st_ino;
 	info->writable = (fl & O_ACCMODE) == O_RDWR;
 	return 0;
+}
+
+MIG_EXPORT int mig_fd_classify(int fd, struct mig_fd_info *info)
+{
+	char link[256];
+	struct stat st;
+
+	return classify(fd, info, link, sizeof(link), &st);
 }
 
 static bool has_prefix(const char *s, const char *prefix)
@@ -112,24 +130,17 @@ static enum mig_device_kind chardev_kind(int fd, const char *link)
 
 MIG_EXPORT int mig_device_kind_of(int fd, enum mig_device_kind *kind)
 {
-	char path[64], link[256];
 	struct mig_fd_info fi;
+	char link[256];
 	struct stat st;
-	ssize_t n;
-	int r = mig_fd_classify(fd, &fi);
+	int r = classify(fd, &fi, link, sizeof(link), &st);
 
 	if (r)
 		return r;
 	/* Memory and KVM's own fds have rules of their own (regions, the
 	 * VM fd): a device slot must not be a way around them. */
-	if (fi.kind != MIG_FD_OTHER)
-		return -EINVAL;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0 || fstat(fd, &st) < 0)
-		return -errno;
-	link[n] = '\0';
-	if (has_prefix(link, "anon_inode:kvm") || strcmp(link, "/dev/kvm") == 0)
+	if (fi.kind != MIG_FD_OTHER || has_prefix(link, "anon_inode:kvm") ||
+	    strcmp(link, "/dev/kvm") == 0)
 		return -EINVAL;
 	if (strcmp(link, "anon_inode:[eventfd]") == 0)
 		*kind = MIG_DEVICE_EVENTFD;

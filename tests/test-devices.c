@@ -147,24 +147,34 @@ Test(devices, a_successor_gets_each_device_checked_and_working)
 }
 
 /*
- * migrd's copies go when the session ends without a successor: with the
- * source's own copy closed, the pipe's reader sees EOF only once nobody
- * holds the write end any more.
+ * A source offers a console pipe and closes its own write end: migrd's
+ * copy is the only one left. Returns the read end.
+ */
+static int offer_console_held_by_migrd(struct source *s)
+{
+	int p[2];
+
+	source_new(s);
+	cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	struct mig_device dev = device("console", MIG_DEVICE_PIPE, p[1]);
+
+	cr_assert_eq(offer(s, &dev, 1, NULL), 0, "%s", mig_last_error(s->ctx));
+	close(p[1]);
+	cr_expect_eq(pipe_state(p[0]), -EAGAIN, "migrd holds the write end");
+	return p[0];
+}
+
+/*
+ * migrd's copies go when the session ends without a successor: the
+ * pipe's reader sees EOF only once nobody holds the write end any more.
  */
 Test(devices, an_abort_closes_migrds_copies)
 {
 	struct source s;
-	int p[2];
+	int rd = offer_console_held_by_migrd(&s);
 
-	source_new(&s);
-	cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
-	struct mig_device dev = device("console", MIG_DEVICE_PIPE, p[1]);
-
-	cr_assert_eq(offer(&s, &dev, 1, NULL), 0, "%s", mig_last_error(s.ctx));
-	close(p[1]);
-	cr_expect_eq(pipe_state(p[0]), -EAGAIN, "migrd holds the write end");
 	cr_assert_eq(mig_abort(s.ctx, s.sid, "test abort"), 0);
-	cr_expect_eq(pipe_state(p[0]), 0, "nobody holds it after the abort");
+	cr_expect_eq(pipe_state(rd), 0, "nobody holds it after the abort");
 	mig_unref(s.ctx);
 }
 
@@ -175,14 +185,8 @@ Test(devices, a_rebind_gets_none_and_migrd_keeps_none)
 	struct mig_handoff *h = NULL;
 	struct mig_token t;
 	struct source s;
-	int p[2];
+	int rd = offer_console_held_by_migrd(&s);
 
-	source_new(&s);
-	cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
-	struct mig_device dev = device("console", MIG_DEVICE_PIPE, p[1]);
-
-	cr_assert_eq(offer(&s, &dev, 1, NULL), 0, "%s", mig_last_error(s.ctx));
-	close(p[1]);
 	cr_assert_eq(mig_grant_rebind(m, "vm1", "newvm", NULL, (uid_t)-1, &t),
 		     0, "%s", mig_last_error(m));
 	dest = connect_as_owner(&d, NULL);
@@ -190,7 +194,7 @@ Test(devices, a_rebind_gets_none_and_migrd_keeps_none)
 		     "%s", mig_last_error(dest));
 	cr_expect(h->deferred);
 	cr_expect_eq(h->ndevices, 0, "no device for another identity");
-	cr_expect_eq(pipe_state(p[0]), 0,
+	cr_expect_eq(pipe_state(rd), 0,
 		     "migrd closed its copy: the write end is gone everywhere");
 	mig_handoff_free(h);
 	mig_abort(dest, s.sid, "test done");
