@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -105,23 +106,71 @@ static bool has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/*
- * A character device: tap and vhost answer an ioctl only they know, so
- * a renamed /dev/null cannot pass for one; VFIO and iommufd are known by
- * where they live.
- */
-static enum mig_device_kind chardev_kind(int fd, const char *link)
+/* The major number the kernel gave the char driver @name, or -1. */
+static long char_major(const char *name)
 {
+	char line[128], drv[64];
+	bool chars = false;
+	long major = -1, m;
+	FILE *f = fopen("/proc/devices", "re");
+
+	while (f && major < 0 && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Character devices:", 18) == 0)
+			chars = true;
+		else if (strncmp(line, "Block devices:", 14) == 0)
+			chars = false;
+		else if (chars && sscanf(line, "%ld %63s", &m, drv) == 2 &&
+			 strcmp(drv, name) == 0)
+			major = m;
+	}
+	if (f)
+		fclose(f);
+	return major;
+}
+
+#define MISC_MAJOR	10
+#define TUN_MINOR	200
+#define VFIO_MINOR	196
+#define VHOST_NET_MINOR	238
+#define VHOST_VSOCK_MINOR 241
+
+/*
+ * VFIO's container, a group or device cdev, or iommufd: by device number,
+ * not by the path it was opened at, which a mount namespace can fake.
+ */
+static bool is_vfio(dev_t rdev)
+{
+	struct stat iommu;
+
+	if (major(rdev) == MISC_MAJOR && minor(rdev) == VFIO_MINOR)
+		return true;
+	if ((long)major(rdev) == char_major("vfio") ||
+	    (long)major(rdev) == char_major("vfio-dev"))
+		return true;
+	return stat("/dev/iommu", &iommu) == 0 && S_ISCHR(iommu.st_mode) &&
+	       iommu.st_rdev == rdev;
+}
+
+/*
+ * A character device, known by its device number; tap and vhost also
+ * answer an ioctl only they know (asked only of their own devices), so a
+ * renamed /dev/null cannot pass for one.
+ */
+static enum mig_device_kind chardev_kind(int fd, dev_t rdev)
+{
+	bool misc = major(rdev) == MISC_MAJOR;
 	struct ifreq ifr;
 	uint64_t features;
 
-	if (strcmp(link, "/dev/net/tun") == 0 &&
-	    ioctl(fd, TUNGETIFF, &ifr) == 0)
-		return MIG_DEVICE_TAP;
-	if (has_prefix(link, "/dev/vhost-") &&
-	    ioctl(fd, VHOST_GET_FEATURES, &features) == 0)
-		return MIG_DEVICE_VHOST;
-	if (has_prefix(link, "/dev/vfio/") || strcmp(link, "/dev/iommu") == 0)
+	if (misc && minor(rdev) == TUN_MINOR)
+		return ioctl(fd, TUNGETIFF, &ifr) == 0 ? MIG_DEVICE_TAP :
+			MIG_DEVICE_OTHER;
+	if ((misc && (minor(rdev) == VHOST_NET_MINOR ||
+		      minor(rdev) == VHOST_VSOCK_MINOR)) ||
+	    (long)major(rdev) == char_major("vhost-vdpa"))
+		return ioctl(fd, VHOST_GET_FEATURES, &features) == 0 ?
+			MIG_DEVICE_VHOST : MIG_DEVICE_OTHER;
+	if (is_vfio(rdev))
 		return MIG_DEVICE_VFIO;
 	if (isatty(fd))
 		return MIG_DEVICE_TTY;
@@ -149,7 +198,7 @@ MIG_EXPORT int mig_device_kind_of(int fd, enum mig_device_kind *kind)
 	else if (S_ISSOCK(st.st_mode))
 		*kind = MIG_DEVICE_SOCKET;
 	else if (S_ISCHR(st.st_mode))
-		*kind = chardev_kind(fd, link);
+		*kind = chardev_kind(fd, st.st_rdev);
 	else
 		*kind = MIG_DEVICE_OTHER;
 	return 0;
