@@ -345,3 +345,12 @@ size_t mig_escape(char *out, size_t len, const char *str)
 	out[o] = '\0';
 	return o;
 }
+
+void mig_close_fds(int *fds, unsigned int nfds)
+{
+	for (unsigned int i = 0; i < nfds; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}

@@ -14,15 +14,6 @@
 
 #include "wire.h"
 
-void mig_close_fds(int *fds, unsigned int nfds)
-{
-	for (unsigned int i = 0; i < nfds; i++) {
-		if (fds[i] >= 0)
-			close(fds[i]);
-		fds[i] = -1;
-	}
-}
-
 int mig_wire_send(int sock, const void *buf, size_t len, const int *fds,
 		  unsigned int nfds)
 {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mig-util.h"
 #include "proto/migrd.pb-c.h"
 
 /*
@@ -33,8 +34,6 @@ int mig_wire_send(int sock, const void *buf, size_t len, const int *fds,
  */
 ssize_t mig_wire_recv(int sock, void *buf, int *fds, unsigned int *nfds,
 		       int flags);
-
-void mig_close_fds(int *fds, unsigned int nfds);
 
 /* Pack and send. */
 int mig_send_request(int sock, const Mig__Request *req, const int *fds,

@@ -16,7 +16,7 @@
 
 #include "conf.h"
 #include "libmig.h"
-#include "mig-private.h"
+#include "mig-util.h"
 
 void config_defaults(struct config *cfg)
 {

@@ -2,7 +2,7 @@
 #include <errno.h>
 
 #include "fsm.h"
-#include "mig-private.h"
+#include "mig-util.h"
 
 #define O MIG_STATE_OFFERED
 #define C MIG_STATE_CLAIMED

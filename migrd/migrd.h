@@ -17,7 +17,7 @@
 #include "libmig.h"
 #include "list.h"
 #include "loop.h"
-#include "mig-private.h"
+#include "mig-util.h"
 
 struct migrd {
 	struct config cfg;
