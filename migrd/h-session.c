@@ -55,6 +55,7 @@ static int check_region(const Mig__Region *r, const int *fds,
 	struct mig_fd_info fi;
 	enum mig_fd_kind want;
 	struct why why;
+	int err;
 
 	if (!r->has_kind || (r->kind != MIG__REGION_KIND__GMEM &&
 			     r->kind != MIG__REGION_KIND__MEMFD))
@@ -67,8 +68,9 @@ static int check_region(const Mig__Region *r, const int *fds,
 		return reply_err(rep, -EINVAL,
 				 "Region %u is empty, not page-aligned or wraps around.",
 				 i);
-	if (check_label(r->name, "Region", i, rep))
-		return -(int)rep->resp.error;
+	err = check_label(r->name, "Region", i, rep);
+	if (err)
+		return err;
 	if (mig_fd_classify(fds[r->fd], &fi) < 0)
 		return reply_err(rep, -EBADF, "Region %u: its fd is unusable.",
 				 i);
@@ -219,7 +221,8 @@ static int check_offer(struct client *c, const Mig__Offer *o, struct vm *vm,
 	return r ? r : check_format(o->format, rep);
 }
 
-static void take_regions(struct session *s, const Mig__Offer *o, int *fds)
+/* The offer's regions, devices, VM fd and format into the session. */
+static void take_offer(struct session *s, const Mig__Offer *o, int *fds)
 {
 	for (size_t i = 0; i < o->n_regions; i++) {
 		const Mig__Region *w = o->regions[i];
@@ -272,7 +275,7 @@ int handle_offer(struct client *c, Mig__Request *req, int *fds,
 	s = session_new(vm, &me);
 	if (!s)
 		return -ENOMEM;
-	take_regions(s, o, fds);
+	take_offer(s, o, fds);
 	session_seal_regions(s);
 	log_info("session %llu: VM %s offered by pid %d, %u regions, %llu bytes, %u devices, state format %s%s%.0u",
 		 (unsigned long long)s->id, vm->name, c->cred.pid, s->nregions,
