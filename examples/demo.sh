@@ -9,7 +9,7 @@
 # guest's console is a FIFO read by one reader from start to end: its fd
 # goes from VMM to VMM with the memory.
 #
-#   examples/demo.sh [--mem 1G] [--vcpus 2] [--upgrades 3] [--strategy auto]
+#   examples/demo.sh [--mem 1G] [--vcpus 1] [--upgrades 3] [--strategy auto]
 #                    [--ram gmem]
 #
 # BUILD names the build directory (default: build/ beside this script's
@@ -17,7 +17,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=${BUILD:-$here/../build}
-mem=1G vcpus=2 upgrades=3 strategy=auto ram=gmem
+mem=1G vcpus=1 upgrades=3 strategy=auto ram=gmem
 while [ $# -gt 0 ]; do
 	case $1 in
 	--mem) mem=$2; shift 2 ;;
