@@ -136,8 +136,9 @@ int state_save(struct vmm *v, const struct upgrade_times *t, void **blob,
 static int state_check(const struct vmm *v, const struct state *s,
 		       size_t len)
 {
+	/* The size says how many vCPUs follow: never read past it. */
 	if (s->magic != STATE_MAGIC || s->version != STATE_VERSION ||
-	    s->size != len)
+	    s->size != len || len != state_size(s->nvcpus))
 		return -EINVAL;
 	if (s->nvcpus != v->nvcpus) {
 		fprintf(stderr, "refvmm: the guest has %u vCPUs; this VMM was started with --vcpus %u\n",
