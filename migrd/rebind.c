@@ -98,20 +98,64 @@ static int nobody_else(struct zero_job *z)
 	return r;
 }
 
+/*
+ * Regions on one memfd (RAM split around a hole, at two offsets) get one
+ * fresh memfd between them too, so the new VM sees the layout it was
+ * given: the first such region's, grown to the furthest region's end.
+ * Returns that region's index, i itself for the first.
+ */
+static unsigned int first_on_file(struct zero_job *z, unsigned int i,
+				  const struct stat *st)
+{
+	for (unsigned int k = 0; k < i; k++) {
+		if (!z->memfd[k] || st[k].st_ino != st[i].st_ino ||
+		    st[k].st_dev != st[i].st_dev)
+			continue;
+		if (z->need[i] > z->need[k])
+			z->need[k] = z->need[i];
+		return k;
+	}
+	return i;
+}
+
+/* Fresh memfds for the memfd regions, one per file. */
+static int fresh_memfds(struct zero_job *z)
+{
+	struct stat st[MIG_REGIONS_MAX];
+	unsigned int first[MIG_REGIONS_MAX];
+
+	for (unsigned int i = 0; i < z->n; i++) {
+		if (!z->memfd[i])
+			continue;
+		if (fstat(z->fds[i], &st[i]) < 0)
+			return -errno;
+		first[i] = first_on_file(z, i, st);
+	}
+	for (unsigned int i = 0; i < z->n; i++) {
+		if (!z->memfd[i])
+			continue;
+		z->failed = i;
+		z->fresh[i] = first[i] == i ?
+			fresh_memfd(z->fds[i], z->need[i]) :
+			fcntl(z->fresh[first[i]], F_DUPFD_CLOEXEC, 0);
+		if (z->fresh[i] < 0)
+			return first[i] == i ? z->fresh[i] : -errno;
+	}
+	return 0;
+}
+
 static void zero_work(struct job *j)
 {
 	struct zero_job *z = container_of(j, struct zero_job, job);
 	uint64_t t0 = mig_mono_ms();
 
 	z->err = nobody_else(z);
+	if (!z->err)
+		z->err = fresh_memfds(z);
 	for (unsigned int i = 0; i < z->n && !z->err; i++) {
 		z->failed = i;
-		if (z->memfd[i]) {
-			z->fresh[i] = fresh_memfd(z->fds[i], z->need[i]);
-			z->err = z->fresh[i] < 0 ? z->fresh[i] : 0;
-		} else {
+		if (!z->memfd[i])
 			z->err = mig_gmem_zero(z->fds[i]);
-		}
 	}
 	z->ms = mig_mono_ms() - t0;
 }

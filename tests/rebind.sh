@@ -12,7 +12,8 @@
 #      every page of the memory it was given before writing anything and
 #      finds only zeros, as does the host through its mapping; the old
 #      guest's VMM is told its memory is gone and exits; the new VM runs
-#      under a new identity and can itself be upgraded.
+#      under a new identity and can itself be upgraded;
+#   4. the same for memfd RAM split around the hole below 4 GiB.
 # Exit 77 (skip) where /dev/kvm or root is missing.
 set -u
 MEM=${REBIND_MEM:-64M}
@@ -81,4 +82,21 @@ pid=$new
 kill -USR1 "$pid"
 take newvm "$dir/newvm.1" "$("$MIGCTL" grant newvm)"
 expect "new VM: upgrade" wait_for 300 has "$dir/newvm.1" 'verdict=ok'
+kill "$new"
+
+# ---- 4. memfd RAM split around the hole below 4 GiB: one memfd at two
+# offsets. The rebind gives the new VM one fresh memfd at the same two
+# offsets, so it finds its layout, and only zeros, in all of it. ----
+boot split memfd --low-mem 32M --seed 0x5ec12e7 || exit 1
+tok=$("$MIGCTL" grant split --rebind newsplit)
+kill -USR1 "$pid"
+take split "$dir/newsplit.0" "$tok" --name newsplit
+expect "split rebind: the new guest scanned its memory" \
+	wait_for 300 has "$dir/newsplit.0" '^rebind guest_nonzero'
+expect "split rebind: only zeros" has "$dir/newsplit.0" 'verdict=zeroed'
+words=$(sed -n 's/.*guest_words=\([0-9]*\).*/\1/p' "$dir/newsplit.0")
+expect "split rebind: the guest looked at both regions ($words)" \
+	test "${words:-0}" -ge $(( (${MEM%M} - 1) * 256 ))
+expect "split rebind: the new guest comes up" wait_for 300 has "$dir/newsplit.0" '^running'
+expect "split rebind: migrd holds no fds" test "$(held_fds)" = 0
 finish
