@@ -92,6 +92,19 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A decimal number from min to max, and nothing after it. */
+static int parse_uint(const char *s, unsigned int min, unsigned int max,
+		      unsigned int *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (end == s || *end || *s == '-' || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned int)v;
+	return 0;
+}
+
 /* A split layout that fits: low RAM below all of it, the rest mapped. */
 static int check_shape(const struct opts *o)
 {
@@ -129,6 +142,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
+	unsigned int n;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "n:t:m:L:p:r:S:s:c:w:vh", lo, NULL)) != -1) {
@@ -138,11 +152,11 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 's': o->socket = optarg; break;
 		case 'c': o->console = optarg; break;
 		case 'w':
-			o->wait_ms = atoi(optarg) * 1000;
-			if (o->wait_ms <= 0 || o->wait_ms > 86400000) {
+			if (parse_uint(optarg, 1, 86400, &n)) {
 				fprintf(stderr, "refvmm: --wait takes 1 to 86400 seconds.\n");
 				return -EINVAL;
 			}
+			o->wait_ms = (int)n * 1000;
 			break;
 		case 'v': o->verbose = true; break;
 		case 'x': o->seed = strtoull(optarg, NULL, 0); break;
@@ -164,8 +178,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			}
 			break;
 		case 'p':
-			o->vcpus = (unsigned int)atoi(optarg);
-			if (o->vcpus < 1 || o->vcpus > VCPUS_MAX) {
+			if (parse_uint(optarg, 1, VCPUS_MAX, &o->vcpus)) {
 				fprintf(stderr, "refvmm: --vcpus takes 1 to %d.\n",
 					VCPUS_MAX);
 				return -EINVAL;
