@@ -106,26 +106,26 @@ static bool has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* The major number the kernel gave the char driver @name, or -1. */
-static long char_major(const char *name)
+/* The name of the char driver that has @major, "" if none has it. */
+static void char_driver(unsigned int major, char *name, size_t len)
 {
 	char line[128], drv[64];
 	bool chars = false;
-	long major = -1, m;
+	unsigned int m;
 	FILE *f = fopen("/proc/devices", "re");
 
-	while (f && major < 0 && fgets(line, sizeof(line), f)) {
+	name[0] = '\0';
+	while (f && !name[0] && fgets(line, sizeof(line), f)) {
 		if (strncmp(line, "Character devices:", 18) == 0)
 			chars = true;
 		else if (strncmp(line, "Block devices:", 14) == 0)
 			chars = false;
-		else if (chars && sscanf(line, "%ld %63s", &m, drv) == 2 &&
-			 strcmp(drv, name) == 0)
-			major = m;
+		else if (chars && sscanf(line, "%u %63s", &m, drv) == 2 &&
+			 m == major)
+			mig_strlcpy(name, drv, len);
 	}
 	if (f)
 		fclose(f);
-	return major;
 }
 
 #define MISC_MAJOR	10
@@ -135,42 +135,33 @@ static long char_major(const char *name)
 #define VHOST_VSOCK_MINOR 241
 
 /*
- * VFIO's container, a group or device cdev, or iommufd: by device number,
- * not by the path it was opened at, which a mount namespace can fake.
- */
-static bool is_vfio(dev_t rdev)
-{
-	struct stat iommu;
-
-	if (major(rdev) == MISC_MAJOR && minor(rdev) == VFIO_MINOR)
-		return true;
-	if ((long)major(rdev) == char_major("vfio") ||
-	    (long)major(rdev) == char_major("vfio-dev"))
-		return true;
-	return stat("/dev/iommu", &iommu) == 0 && S_ISCHR(iommu.st_mode) &&
-	       iommu.st_rdev == rdev;
-}
-
-/*
- * A character device, known by its device number; tap and vhost also
+ * A character device, known by its device number (not by the path it
+ * was opened at, which a mount namespace can fake); tap and vhost also
  * answer an ioctl only they know (asked only of their own devices), so a
  * renamed /dev/null cannot pass for one.
  */
 static enum mig_device_kind chardev_kind(int fd, dev_t rdev)
 {
 	bool misc = major(rdev) == MISC_MAJOR;
+	struct stat iommu;
 	struct ifreq ifr;
 	uint64_t features;
+	char drv[64];
 
+	char_driver(major(rdev), drv, sizeof(drv));
 	if (misc && minor(rdev) == TUN_MINOR)
 		return ioctl(fd, TUNGETIFF, &ifr) == 0 ? MIG_DEVICE_TAP :
 			MIG_DEVICE_OTHER;
 	if ((misc && (minor(rdev) == VHOST_NET_MINOR ||
 		      minor(rdev) == VHOST_VSOCK_MINOR)) ||
-	    (long)major(rdev) == char_major("vhost-vdpa"))
+	    strcmp(drv, "vhost-vdpa") == 0)
 		return ioctl(fd, VHOST_GET_FEATURES, &features) == 0 ?
 			MIG_DEVICE_VHOST : MIG_DEVICE_OTHER;
-	if (is_vfio(rdev))
+	/* VFIO's container, a group or device cdev, or iommufd. */
+	if ((misc && minor(rdev) == VFIO_MINOR) || strcmp(drv, "vfio") == 0 ||
+	    strcmp(drv, "vfio-dev") == 0 ||
+	    (stat("/dev/iommu", &iommu) == 0 && S_ISCHR(iommu.st_mode) &&
+	     iommu.st_rdev == rdev))
 		return MIG_DEVICE_VFIO;
 	if (isatty(fd))
 		return MIG_DEVICE_TTY;
