@@ -139,6 +139,67 @@ MIG_EXPORT int mig_offer_ex(struct mig_ctx *ctx, const char *vm,
 	return r;
 }
 
+/*
+ * The fds of an adoption are numbers in the owner's fd table: they go as
+ * numbers, and migrd takes them from the owner itself.
+ */
+static void adopt_to_wire(const struct mig_offer_args *a, Mig__Region *wr,
+			  Mig__Region **wrp, Mig__Device *wd,
+			  Mig__Device **wdp)
+{
+	int fds[MIG_REGIONS_MAX + MIG_DEVICES_MAX];
+	unsigned int n = 0;
+
+	regions_to_wire(a, wr, wrp, fds, &n);
+	for (unsigned int i = 0; i < a->nregions; i++)
+		wr[i].fd = a->regions[i].fd;
+	devices_to_wire(a, wd, wdp, fds, &n);
+	for (unsigned int i = 0; i < a->ndevices; i++)
+		wd[i].fd = a->devices[i].fd;
+}
+
+MIG_EXPORT int mig_adopt(struct mig_ctx *ctx, const char *vm,
+			 const struct mig_offer_args *args, size_t size,
+			 uint64_t *session)
+{
+	Mig__Region wr[MIG_REGIONS_MAX], *wrp[MIG_REGIONS_MAX];
+	Mig__Device wd[MIG_DEVICES_MAX], *wdp[MIG_DEVICES_MAX];
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Adopt m = MIG__ADOPT__INIT;
+	struct mig_offer_args a;
+	Mig__StateFormat f;
+	Mig__Response *resp;
+	int r = offer_args(args, size, &a);
+
+	if (r)
+		return r;
+	if (!vm || !a.nregions || !a.regions || a.nregions > MIG_REGIONS_MAX ||
+	    (a.ndevices && !a.devices) || a.ndevices > MIG_DEVICES_MAX ||
+	    a.vm_fd >= 0)
+		return -EINVAL;
+	req.kind = MIG__KIND__ADOPT;
+	req.adopt = &m;
+	m.vm = (char *)vm;
+	adopt_to_wire(&a, wr, wrp, wd, wdp);
+	m.n_regions = a.nregions;
+	m.regions = wrp;
+	m.n_devices = a.ndevices;
+	m.devices = wdp;
+	if (a.format) {
+		mig_format_to_wire(&f, a.format);
+		m.format = &f;
+	}
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (r)
+		return r;
+	if (!resp->session)
+		r = -EPROTO;
+	else if (session)
+		*session = resp->session->id;
+	mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
 MIG_EXPORT int mig_offer(struct mig_ctx *ctx, const char *vm,
 			 const struct mig_region *regions,
 			 unsigned int nregions, int vm_fd, uint64_t *session)
@@ -329,6 +390,46 @@ MIG_EXPORT int mig_commit(struct mig_ctx *ctx, uint64_t session)
 	/* The guest runs as soon as we return: migrd hears it meanwhile. */
 	mig_notify(ctx, MIG__KIND__COMMIT, session, NULL, false);
 	return 0;
+}
+
+/* An adopted VM: the old VMM's state reached the new one. */
+MIG_EXPORT int mig_state_moved(struct mig_ctx *ctx, uint64_t session)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Blob b = MIG__BLOB__INIT;
+	Mig__Response *resp;
+	int r;
+
+	req.kind = MIG__KIND__STATE;
+	req.state = &b;
+	b.has_session = true;
+	b.session = session;
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (!r)
+		mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+MIG_EXPORT int mig_commit_successor(struct mig_ctx *ctx, uint64_t session,
+				    int pidfd)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Target t = MIG__TARGET__INIT;
+	Mig__Response *resp;
+	int r;
+
+	if (pidfd < 0)
+		return -EINVAL;
+	req.kind = MIG__KIND__COMMIT;
+	req.target = &t;
+	t.has_session = true;
+	t.session = session;
+	req.has_successor_pidfd = true;
+	req.successor_pidfd = 0;
+	r = mig_call(ctx, &req, &pidfd, 1, &resp, NULL, NULL);
+	if (!r)
+		mig__response__free_unpacked(resp, NULL);
+	return r;
 }
 
 MIG_EXPORT int mig_abort(struct mig_ctx *ctx, uint64_t session,

@@ -494,6 +494,49 @@ int mig_take_state(struct mig_ctx *ctx, uint64_t session, void **data,
  */
 int mig_commit(struct mig_ctx *ctx, uint64_t session);
 
+/* ---- VMMs that do not speak libmig (since LIBMIG_0.5) ------------------- */
+
+/**
+ * mig_adopt() - management (root or admin_group): migrd takes @vm's
+ * memory and device fds from its registered owner with pidfd_getfd(2)
+ * and opens a session as if the owner had offered them.
+ * @args: as for mig_offer_ex(), except that each region's and device's
+ *	fd is the fd's *number in the owner process*, and vm_fd must be -1.
+ *
+ * Each fd is checked as an offered one. The claimant (with a successor
+ * token; an adopted VM cannot be rebound) also receives two SOCKET
+ * devices, "migration.source" and "migration.destination": the ends of
+ * a stream socketpair for the VMMs' own migration of their state.
+ * Returns: 0 and *@session; -EPERM for a caller who is neither root nor
+ * in admin_group; -ENOENT for an unknown VM; -ESRCH when its owner is
+ * gone; -EBUSY when it has a session open; -EBADF when an fd number is
+ * not open in the owner or not what it is declared to be; -EINVAL for a
+ * malformed region or device; -EPERM (from the kernel) when migrd may
+ * not take fds from the owner.
+ */
+int mig_adopt(struct mig_ctx *ctx, const char *vm,
+	      const struct mig_offer_args *args, size_t size,
+	      uint64_t *session);
+
+/**
+ * mig_state_moved() - claimant of an adopted VM: the old VMM finished
+ * its own migration into the new one (paused for good unless resumed
+ * by hand). From here a death of the old VMM no longer ends the session.
+ * Returns: 0; -EPROTO when the session is not ready; -EPERM for anyone
+ * but the claimant.
+ */
+int mig_state_moved(struct mig_ctx *ctx, uint64_t session);
+
+/**
+ * mig_commit_successor() - claimant of an adopted VM: the new VMM,
+ * named by @pidfd (a child of the caller), runs the guest from now on
+ * and becomes the VM's owner; migrd will kill the old one after
+ * exit_grace unless it exits first. Only after mig_state_moved().
+ * Returns: 0; -EPROTO before mig_state_moved(); -EPERM when @pidfd is
+ * not the caller's child; -EINVAL for a bad @pidfd.
+ */
+int mig_commit_successor(struct mig_ctx *ctx, uint64_t session, int pidfd);
+
 /** mig_abort() - cancel before commit; the source keeps the guest. */
 int mig_abort(struct mig_ctx *ctx, uint64_t session, const char *reason);
 

@@ -219,6 +219,10 @@ static int request_refs(const Mig__Request *req, int32_t *refs,
 	if (!r && req->offer)
 		r = add_device_refs(refs, n, req->offer->devices,
 				    req->offer->n_devices);
+	/* ADOPT names fds in its owner's table, none in this message. */
+	if (!r)
+		r = add_ref(refs, n, req->has_successor_pidfd,
+			    req->successor_pidfd, true);
 	return r;
 }
 

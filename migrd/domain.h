@@ -103,6 +103,13 @@ struct session {
 	 */
 	int peer_fd;
 	bool direct;
+	/*
+	 * ADOPT: the source is the owner process, which does not speak
+	 * libmig. The claimant drives the VMM's own migration over the
+	 * channel migrd gives it, says when the state moved (STATE) and
+	 * names the new VMM at COMMIT.
+	 */
+	bool adopted;
 	bool dest_gone;			/* direct: its connection or process */
 	struct watch dest_proc;		/* the destination process's pidfd */
 	bool dest_watched;		/* recovered: its exit is watched */

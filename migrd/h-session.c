@@ -197,8 +197,6 @@ static int check_format(const Mig__StateFormat *f, struct reply *rep)
 static int check_offer(struct client *c, const Mig__Offer *o, struct vm *vm,
 		       const int *fds, struct reply *rep)
 {
-	int r;
-
 	if (!vm)
 		return reply_err(rep, -ENOENT, "No VM named %s is registered.",
 				 o->vm ? o->vm : "(none)");
@@ -213,7 +211,14 @@ static int check_offer(struct client *c, const Mig__Offer *o, struct vm *vm,
 	if (sessions_of(c->id) >= migrd.cfg.max_sessions_per_client)
 		return reply_err(rep, -EMFILE,
 				 "This connection has max_sessions_per_client sessions open.");
-	r = check_regions(o, fds, rep);
+	return offer_check(o, fds, rep);
+}
+
+/* What an offer (or an adoption) carries, each fd checked with the kernel. */
+int offer_check(const Mig__Offer *o, const int *fds, struct reply *rep)
+{
+	int r = check_regions(o, fds, rep);
+
 	if (!r)
 		r = check_vm_fd(o, fds, rep);
 	if (!r)
@@ -222,7 +227,7 @@ static int check_offer(struct client *c, const Mig__Offer *o, struct vm *vm,
 }
 
 /* The offer's regions, devices, VM fd and format into the session. */
-static void take_offer(struct session *s, const Mig__Offer *o, int *fds)
+void offer_take(struct session *s, const Mig__Offer *o, int *fds)
 {
 	for (size_t i = 0; i < o->n_regions; i++) {
 		const Mig__Region *w = o->regions[i];
@@ -275,7 +280,7 @@ int handle_offer(struct client *c, Mig__Request *req, int *fds,
 	s = session_new(vm, &me);
 	if (!s)
 		return -ENOMEM;
-	take_offer(s, o, fds);
+	offer_take(s, o, fds);
 	session_seal_regions(s);
 	log_info("session %llu: VM %s offered by pid %d, %u regions, %llu bytes, %u devices, state format %s%s%.0u",
 		 (unsigned long long)s->id, vm->name, c->cred.pid, s->nregions,
@@ -359,6 +364,26 @@ static void give_channel(struct session *s, const int channel[2],
 		rep->fds[rep->nfds++] = pidfd;
 	}
 	session_keep_fd(&s->peer_fd, channel[0]);
+}
+
+/*
+ * An adopted VMM has no libmig to talk on a channel: both ends go to the
+ * claimant, which hands one to each VMM for their own migration, so the
+ * device state never crosses a path somebody else could connect to.
+ */
+static void adopted_channel(struct session *s, const int channel[2])
+{
+	static const char *const names[2] = {
+		"migration.source", "migration.destination",
+	};
+
+	for (int i = 0; i < 2; i++) {
+		struct mig_device *d = &s->devices[s->ndevices++];
+
+		mig_strlcpy(d->name, names[i], sizeof(d->name));
+		d->kind = MIG_DEVICE_SOCKET;
+		session_keep_fd(&d->fd, channel[i]);
+	}
 }
 
 /* Ask policy_decide() and say what it decided, with who was involved. */
@@ -516,8 +541,16 @@ int handle_claim(struct client *c, Mig__Request *req, int *fds,
 		return r;
 	if (d.verdict == VERDICT_AS_IS && !loadable)
 		return cannot_load(s, cl, rep);
-	if (d.verdict == VERDICT_AS_IS && socketpair(AF_UNIX, SOCK_SEQPACKET |
-			SOCK_CLOEXEC, 0, channel) < 0)
+	if (s->adopted && d.verdict != VERDICT_AS_IS) {
+		migrd.refused++;
+		return reply_err(rep, -EACCES,
+				 "Claim of VM %s refused: it was adopted from a VMM that does not speak libmig, so only its successor may claim it; a rebind needs the old VMM to pause and exit on its own.",
+				 s->vm_name);
+	}
+	/* A VMM's own migration is a byte stream; ours are messages. */
+	if (d.verdict == VERDICT_AS_IS && socketpair(AF_UNIX, (s->adopted ?
+			SOCK_STREAM : SOCK_SEQPACKET) | SOCK_CLOEXEC, 0,
+			channel) < 0)
 		return reply_err(rep, -errno,
 				 "Cannot make the direct channel for session %llu: %s.",
 				 (unsigned long long)s->id, strerror(errno));
@@ -525,7 +558,10 @@ int handle_claim(struct client *c, Mig__Request *req, int *fds,
 	s->vm->grant.used = true;
 	s->grant = *g;
 	explicit_bzero(s->grant.token, sizeof(s->grant.token));
-	if (d.verdict == VERDICT_AS_IS) {
+	if (d.verdict == VERDICT_AS_IS && s->adopted) {
+		adopted_channel(s, channel);
+		handoff_fds(s, rep);
+	} else if (d.verdict == VERDICT_AS_IS) {
 		handoff_fds(s, rep);
 		give_channel(s, channel, rep);
 	} else {
@@ -548,7 +584,8 @@ static bool may_act(const struct client *c, const struct session *s,
 	case MIG__KIND__COMMIT:
 		return dest;
 	case MIG__KIND__STATE:
-		return source;
+		/* Adopted: the claimant saw the old VMM's migration end. */
+		return source || (dest && s->adopted);
 	case MIG__KIND__ABORT:
 		/* Once the two sides decide between them, only they may. */
 		return source || dest || (c->admin && !s->direct);
@@ -610,6 +647,58 @@ static int switch_rebind(struct session *s, struct reply *rep)
 	return r;
 }
 
+/*
+ * The COMMIT of an adopted VM names the new VMM by a pidfd: a child of
+ * the claimant, so a claimant cannot hand the VM's identity, and with
+ * it the old owner's death, to a process it did not start. Only after
+ * the old VMM handed over its state (SWITCHING): before, the old VMM
+ * still runs the guest, and a COMMIT would have migrd kill it.
+ */
+static int adopted_successor(const struct client *c, struct session *s,
+			     const Mig__Request *req, const int *fds,
+			     struct reply *rep)
+{
+	int i = req->has_successor_pidfd ? req->successor_pidfd : -1;
+	char path[64], line[128];
+	pid_t pid, ppid = 0;
+	uint64_t ino;
+	FILE *f;
+
+	if (s->state != MIG_STATE_SWITCHING)
+		return reply_err(rep, -EPROTO,
+				 "Session %llu: the old VMM has not handed over its state (STATE) yet; it still runs the guest.",
+				 (unsigned long long)s->id);
+	if (i < 0 || mig_pidfd_pid(fds[i], &pid) < 0)
+		return reply_err(rep, -EINVAL,
+				 "The COMMIT of adopted VM %s must carry the new VMM's pidfd.",
+				 s->vm_name);
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "PPid: %d", &ppid) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (ppid != c->cred.pid)
+		return reply_err(rep, -EPERM,
+				 "Pid %d is not a child of the claimant (pid %d): it cannot become VM %s's owner.",
+				 pid, c->cred.pid, s->vm_name);
+	if (mig_pidfd_ino(fds[i], &ino) < 0)
+		return reply_err(rep, -EBADF, "Cannot pin pid %d.", pid);
+	/* The destination is the new VMM, not the launcher. */
+	mig_close_fds(&s->dest_proc.fd, 1);
+	s->dest_proc.fd = dup(fds[i]);
+	if (s->dest_proc.fd < 0)
+		return reply_err(rep, -errno, "Cannot keep pid %d's pidfd: %s.",
+				 pid, strerror(errno));
+	s->dest_pid = pid;
+	s->dest_ino = ino;
+	if (mig_pid_start(pid, &s->dest_start) < 0)
+		s->dest_start = 0;
+	mig_pid_uid(pid, &s->dest_uid);
+	return 0;
+}
+
 /* READY, STATE, COMMIT and ABORT: one event each on a named session. */
 int handle_step(struct client *c, Mig__Request *req, int *fds,
 		unsigned int nfds, struct reply *rep)
@@ -633,8 +722,14 @@ int handle_step(struct client *c, Mig__Request *req, int *fds,
 	if (req->kind == MIG__KIND__STATE &&
 	    s->state == MIG_STATE_READY) {
 		r = s->grant.kind == GRANT_REBIND ? switch_rebind(s, rep) :
+			s->adopted ? 0 :
 			s->direct ? direct_state(s, req->state, rep) :
 			keep_state(s, req->state, rep);
+		if (r)
+			return r;
+	}
+	if (req->kind == MIG__KIND__COMMIT && s->adopted) {
+		r = adopted_successor(c, s, req, fds, rep);
 		if (r)
 			return r;
 	}

@@ -28,9 +28,16 @@ int handle_step(struct client *c, Mig__Request *req, int *fds,
 		unsigned int nfds, struct reply *rep);
 int handle_wait(struct client *c, Mig__Request *req, int *fds,
 		unsigned int nfds, struct reply *rep);
+/* An offer's checks and its fds into s; the adoption's too. */
+int offer_check(const Mig__Offer *o, const int *fds, struct reply *rep);
+void offer_take(struct session *s, const Mig__Offer *o, int *fds);
 /* Answer c's waiting WAIT/TAKE_STATE on s: 0 answered, 1 not yet. */
 int session_wait_answer(struct client *c, struct session *s,
 			struct reply *rep);
+
+/* h-adopt.c */
+int handle_adopt(struct client *c, Mig__Request *req, int *fds,
+		 unsigned int nfds, struct reply *rep);
 
 /* query.c */
 int handle_status(struct client *c, Mig__Request *req, int *fds,

@@ -89,6 +89,8 @@ void session_info(Mig__SessionInfo *out, const struct session *s,
 	out->has_grant = out->has_zeroed = true;
 	out->grant = (Mig__GrantKind)s->grant.kind;
 	out->zeroed = s->zero == ZERO_DONE;
+	out->has_adopted = s->adopted;
+	out->adopted = s->adopted;
 	if (!w)
 		return;
 	regions_info(out, s, w);

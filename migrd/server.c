@@ -161,6 +161,7 @@ static const struct handler {
 	[MIG__KIND__SHOW]	= { handle_show },
 	[MIG__KIND__SUBSCRIBE]	= { handle_subscribe },
 	[MIG__KIND__GRANT]	= { handle_grant, true },
+	[MIG__KIND__ADOPT]	= { handle_adopt, true },
 };
 
 static int dispatch(struct client *c, Mig__Request *req, int *fds,
@@ -185,7 +186,7 @@ static int dispatch(struct client *c, Mig__Request *req, int *fds,
 				 "A request is already waiting on this connection.");
 	if (h->admin && !c->admin)
 		return reply_err(rep, -EPERM,
-				 "Only root or the admin group may register, unregister or grant.");
+				 "Only root or the admin group may register, unregister, grant or adopt.");
 	return h->fn(c, req, fds, nfds, rep);
 }
 
