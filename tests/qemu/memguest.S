@@ -20,7 +20,7 @@
  * COM1, 115200 8N1:
  *   memguest: ram 0x00200000-0x10000000 stride=4096
  *   memguest: filled N MiB seed=S
- *   memguest: fill_ms=T
+ *   memguest: fill_ms=T tsc_khz=K          (K as timed against the PIT)
  *   memguest: counter=C ok=1 checked=M      about every 200 ms, forever
  *   memguest: BAD addr=0x... got=0x... want=0x...   once, at the first
  *                                           mismatch; ok=0 from then on
@@ -134,6 +134,7 @@ _start:
 	xor	%edx, %edx
 	mov	$50, %ecx
 	div	%ecx
+	mov	%eax, %edi		/* ticks per ms: the TSC's kHz */
 	lea	1(%eax), %ecx		/* never 0, whatever the clock said */
 	pop	%edx
 	pop	%eax
@@ -141,6 +142,10 @@ _start:
 	mov	$s_fillms, %esi
 	call	puts
 	call	put_dec64
+	mov	$s_tsckhz, %esi
+	call	puts
+	mov	%edi, %eax
+	call	put_dec32
 	call	newline
 
 	movb	$1, ok
@@ -616,6 +621,7 @@ s_stride:	.asciz	" stride="
 s_filled:	.asciz	"memguest: filled "
 s_seed:		.asciz	" MiB seed="
 s_fillms:	.asciz	"memguest: fill_ms="
+s_tsckhz:	.asciz	" tsc_khz="
 s_counter:	.asciz	"memguest: counter="
 s_ok:		.asciz	" ok="
 s_checked:	.asciz	" checked="
