@@ -33,7 +33,7 @@ for c in apt-get apt-cache dpkg ldd; do
 	command -v "$c" >/dev/null || die "$c is missing: this is not a Debian system"
 done
 
-cache=${MIGRD_QEMU10_CACHE:-$HOME/.cache/migrd-qemu10}
+cache=${MIGRD_QEMU10_CACHE:-${HOME:?HOME is not set}/.cache/migrd-qemu10}
 root=$cache/root
 wrap=$cache/qemu-system-x86_64
 suite=bookworm-backports
