@@ -583,6 +583,9 @@ static int run(const struct command *cmd, const char *sock, int argc,
 		perror("migctl");
 		return EXIT_FAILED;
 	}
+	/* What migctl starts (upgrade's guard) talks to the same migrd. */
+	if (sock)
+		setenv("MIGRD_SOCKET", sock, 1);
 	r = mig_connect(ctx, sock);
 	if (r == -ENOENT || r == -ECONNREFUSED) {
 		fprintf(stderr, "migctl: migrd is not running (no one listens on %s).\n",

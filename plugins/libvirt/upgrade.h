@@ -20,4 +20,9 @@
  * DOMAIN -- COMMAND [ARG]... ; returns an exit code. */
 int migctl_upgrade(struct mig_ctx *ctx, int argc, char **argv, bool json);
 
+/* argv: [--connect URI] [--timeout S] DOMAIN --emulator PATH: a libvirt
+ * QEMU domain onto another QEMU binary (qemu-upgrade.c). */
+int migctl_upgrade_qemu(struct mig_ctx *ctx, int argc, char **argv,
+			bool json);
+
 #endif
