@@ -13,6 +13,10 @@
 # It starts virtlogd and libvirtd if none runs, with QEMU as root
 # (/dev/kvm is 0600 in these containers; qemu.conf is restored after),
 # and stops only what it started. MEMGUEST_ACCEL=tcg: a TCG domain.
+# (libvirt 9.0 hands QEMU no serial log file: the fd in "-add-fd set=0,
+# fd=N" is a pipe to virtlogd, which appends to the file. A new QEMU on
+# the same argv needs that pipe at fd N, the tap at its fd, the monitor
+# listener at its fd.)
 set -u
 . "$(dirname "$0")/guest.sh"
 accel=${MEMGUEST_ACCEL:-kvm}
@@ -148,8 +152,13 @@ expect "fds: the memfd" sh -c "echo '$fds' | grep -q 'memfd:memory-backend-memfd
 expect "fds: the tap" sh -c "echo '$fds' | grep -q ' /dev/net/tun$'"
 mon=$(echo "$cmd" | sed -n 's/.*id=charmonitor,fd=\([0-9]*\).*/\1/p')
 expect "argv: the monitor is an fd libvirt passed" test -n "$mon"
-expect "fds: the monitor fd is a socket" \
-	sh -c "readlink /proc/$pid/fd/${mon:-none} | grep -q '^socket:'"
+# /proc/net/unix: Flags 00010000 is __SO_ACCEPTCON, a listener.
+listening() {
+	ino=$(readlink "/proc/$pid/fd/$1" | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p')
+	[ -n "$ino" ] && awk -v i="$ino" '$7 == i && $4 == "00010000" { f = 1 }
+		END { exit !f }' /proc/net/unix
+}
+expect "fds: the monitor fd is a listening socket" listening "${mon:-none}"
 
 # ---- 3. the log survives a new QEMU ----
 expect "virsh destroy" virsh destroy "$name" >/dev/null
