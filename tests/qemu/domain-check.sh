@@ -80,6 +80,13 @@ fi
 if pgrep -x libvirtd >/dev/null; then
 	echo "note: a libvirtd already runs; its qemu.conf is used as it is"
 else
+	# A libvirtd started now would reconnect to, and might kill, the
+	# domains of one that is stopped for a while (an upgrade test's).
+	for f in /run/libvirt/qemu/*.pid; do
+		[ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null || continue
+		echo "SKIP: $f runs while no libvirtd does; not starting one under it"
+		exit 77
+	done
 	cp -p "$conf" "$dir/qemu.conf"
 	conf_saved=1
 	sed -i -e 's/^[[:space:]]*\(user\|group\)[[:space:]]*=/#&/' "$conf"
