@@ -72,8 +72,8 @@ _start:
 	mov	%eax, %esi
 	mov	%ebx, %ebp
 	/*
-	 * The loader's GDT lives in memory we do not own (the option ROM):
-	 * ours keeps the segments reloadable whatever happens there.
+	 * Multiboot says not to trust GDTR (it points at the loader's table,
+	 * in memory we do not own): ours keeps the segments reloadable.
 	 */
 	lgdt	gdt_desc
 	ljmp	$0x08, $1f
