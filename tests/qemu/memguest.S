@@ -9,8 +9,8 @@
  *   seed=N     the pattern's seed, decimal or 0x-hex (default 0)
  *   check=MiB  verify only this much RAM from 2 MiB up (default: the RAM
  *              region that holds 2 MiB, up to at most 4 GiB)
- *   stride=B   one 32-bit word every B bytes (default 4096, a multiple of
- *              4); 4 verifies every word
+ *   stride=B   one 32-bit word every B bytes (default 4096; a power of
+ *              two from 4 to 1 MiB); 4 verifies every word
  *
  * The default stride is a page because the KVM of our machines (PVM) runs
  * a guest like this one an instruction at a time (~1 M/s): one word per
@@ -296,10 +296,14 @@ parse_cmdline:
 	test	%eax, %eax
 	jz	9f
 	call	parse_num
-	and	$~3, %eax		/* whole, aligned words only */
-	jz	9f
+	/* a power of two, 4 to CHUNK: every chunk then starts on a word */
+	cmp	$4, %eax
+	jb	9f
 	cmp	$CHUNK, %eax
 	ja	9f
+	lea	-1(%eax), %ecx
+	test	%ecx, %eax
+	jnz	9f
 	mov	%eax, stride
 9:	ret
 
