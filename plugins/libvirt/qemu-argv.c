@@ -95,6 +95,40 @@ static bool is_memfd_backend(const char *arg)
 	       strncmp(arg, "memory-backend-memfd,", 21) == 0;
 }
 
+/*
+ * What an upgrade made of a memfd backend: a file backend on an
+ * inherited fd. Its fd number; -1 for any other backend.
+ */
+static int upgraded_backend(const char *arg)
+{
+	char type[64], path[64];
+
+	if (!(opt_value(arg, "qom-type", type, sizeof(type)) &&
+	      strcmp(type, "memory-backend-file") == 0) &&
+	    strncmp(arg, "memory-backend-file,", 20))
+		return -1;
+	if (!opt_value(arg, "mem-path", path, sizeof(path)) ||
+	    strncmp(path, "/proc/self/fd/", 14))
+		return -1;
+	return atoi(path + 14);
+}
+
+/* The fd number n of pid is a memfd of size bytes. */
+static bool is_memfd(pid_t pid, int n, uint64_t size)
+{
+	char path[64], link[256];
+	struct stat st;
+	ssize_t l;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, n);
+	l = readlink(path, link, sizeof(link) - 1);
+	if (l < 0)
+		return false;
+	link[l] = '\0';
+	return strncmp(link, "/memfd:", 7) == 0 && stat(path, &st) == 0 &&
+	       (uint64_t)st.st_size == size;
+}
+
 /* Every memfd of the old QEMU that QEMU's memfd backend made. */
 static int find_memfd(pid_t pid, uint64_t size, const struct qemu_proc *p,
 		      int *fd)
@@ -167,6 +201,44 @@ static int scan_fds(struct qemu_proc *p, const char *arg)
 	return 0;
 }
 
+static int add_addfd(struct qemu_proc *p, const char *arg)
+{
+	struct qemu_addfd *f = &p->addfd[p->naddfd];
+	char v[32];
+
+	if (p->naddfd == ARRAY_SIZE(p->addfd) ||
+	    !opt_value(arg, "set", v, sizeof(v)))
+		return -EINVAL;
+	f->set = atoi(v);
+	if (!opt_value(arg, "fd", v, sizeof(v)) || (f->fd = atoi(v)) < 3 ||
+	    !opt_value(arg, "opaque", f->opaque, sizeof(f->opaque)))
+		return -EINVAL;
+	f->src = -1;
+	p->naddfd++;
+	return 0;
+}
+
+int qemu_addfd_resolve(struct qemu_proc *p, const char *fdsets, char *err,
+		       size_t len)
+{
+	for (unsigned int i = 0; i < p->naddfd; i++) {
+		struct qemu_addfd *f = &p->addfd[i];
+		char key[96];
+		const char *o, *fd;
+
+		/* {"fd": 14, "opaque": "serial0-source"}: fd comes first. */
+		snprintf(key, sizeof(key), "\"opaque\": \"%s\"", f->opaque);
+		o = strstr(fdsets, key);
+		for (fd = o; fd && fd > fdsets && strncmp(fd, "\"fd\":", 5); fd--)
+			;
+		if (!o || !fd || strncmp(fd, "\"fd\":", 5))
+			return snprintf(err, len, "the old QEMU has no fd %s in its fdsets",
+					f->opaque), -ENOENT;
+		f->src = atoi(fd + 5);
+	}
+	return 0;
+}
+
 int qemu_proc_read(pid_t pid, struct qemu_proc *p, char *err, size_t len)
 {
 	char path[64], *buf, v[64];
@@ -198,10 +270,17 @@ int qemu_proc_read(pid_t pid, struct qemu_proc *p, char *err, size_t len)
 		const char *a = p->argv[i];
 		struct qemu_backend *b;
 
+		if (strcmp(p->argv[i - 1], "-add-fd") == 0) {
+			if (add_addfd(p, a))
+				return snprintf(err, len, "cannot read -add-fd %s",
+						a), -EINVAL;
+			continue;
+		}
 		if (scan_fds(p, a))
 			return snprintf(err, len, "QEMU was passed more than %d fds",
 					QEMU_FDS_MAX), -E2BIG;
-		if (strcmp(p->argv[i - 1], "-object") || !is_memfd_backend(a))
+		if (strcmp(p->argv[i - 1], "-object") ||
+		    (!is_memfd_backend(a) && upgraded_backend(a) < 0))
 			continue;
 		if (p->nbe == MIG_REGIONS_MAX)
 			return snprintf(err, len, "too many memory backends"),
@@ -217,7 +296,12 @@ int qemu_proc_read(pid_t pid, struct qemu_proc *p, char *err, size_t len)
 			return snprintf(err, len, "memory backend %s is not shared (share=on): a new QEMU could not use its memory; use <access mode='shared'/>",
 					b->id), -EINVAL;
 		b->arg = i;
-		if (find_memfd(pid, b->size, p, &b->fd))
+		b->fd = upgraded_backend(a);
+		if (b->fd >= 0 && !is_memfd(pid, b->fd, b->size))
+			return snprintf(err, len, "memory backend %s's fd %d is not a memfd of %llu bytes",
+					b->id, b->fd, (unsigned long long)b->size),
+				-EINVAL;
+		if (b->fd < 0 && find_memfd(pid, b->size, p, &b->fd))
 			return snprintf(err, len, "no memfd of %llu bytes for memory backend %s in pid %d",
 					(unsigned long long)b->size, b->id,
 					pid), -ENOENT;
@@ -291,6 +375,14 @@ static char *file_backend(const char *arg, int fd)
 	return out;
 }
 
+static bool no_acpi(const struct qemu_proc *p)
+{
+	for (int i = 1; i < p->argc; i++)
+		if (strcmp(p->argv[i], "-no-acpi") == 0)
+			return true;
+	return false;
+}
+
 char **qemu_new_argv(const struct qemu_proc *p, const char *emulator,
 		     int qmp_fd)
 {
@@ -311,8 +403,17 @@ char **qemu_new_argv(const struct qemu_proc *p, const char *emulator,
 		for (unsigned int k = 0; k < p->nbe; k++)
 			if (p->be[k].arg == i)
 				b = &p->be[k];
-		v[n++] = b ? file_backend(p->argv[i], b->fd) :
-			strdup(p->argv[i]);
+		/* Removed in QEMU 9: the machine property says the same. */
+		if (strcmp(p->argv[i], "-no-acpi") == 0)
+			continue;
+		if (i > 1 && strcmp(p->argv[i - 1], "-machine") == 0 &&
+		    no_acpi(p)) {
+			if (asprintf(&v[n++], "%s,acpi=off", p->argv[i]) < 0)
+				v[n - 1] = NULL;
+			continue;
+		}
+		v[n++] = b && upgraded_backend(p->argv[i]) < 0 ?
+			file_backend(p->argv[i], b->fd) : strdup(p->argv[i]);
 	}
 	v[n++] = strdup("-incoming");
 	v[n++] = strdup("defer");

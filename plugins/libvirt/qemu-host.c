@@ -98,6 +98,18 @@ static void systemd_unit(pid_t pid, char *unit, size_t len)
 	mig_strlcpy(unit, p, (size_t)(e - p) + 1 < len ? (size_t)(e - p) + 1 : len);
 }
 
+/* A daemon that exited but was not reaped yet runs nothing. */
+static bool zombie(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_small(path, buf, sizeof(buf)) <= 0)
+		return true;
+	p = strrchr(buf, ')');
+	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
 int daemon_find(struct mgmt_daemon *d, char *err, size_t len)
 {
 	static const char *const names[] = { "virtqemud", "libvirtd" };
@@ -114,7 +126,7 @@ int daemon_find(struct mgmt_daemon *d, char *err, size_t len)
 		if (pid <= 0)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-		if (read_small(path, comm, sizeof(comm)) <= 0)
+		if (read_small(path, comm, sizeof(comm)) <= 0 || zombie(pid))
 			continue;
 		comm[strcspn(comm, "\n")] = '\0';
 		for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
@@ -133,6 +145,12 @@ int daemon_find(struct mgmt_daemon *d, char *err, size_t len)
 		char buf[16384];
 		int n;
 
+		snprintf(path, sizeof(path), "/proc/%d/exe", d->pid);
+		n = (int)readlink(path, d->exe, sizeof(d->exe) - 1);
+		if (n <= 0)
+			return say(err, len, "cannot read %s: %s", path,
+				   strerror(errno));
+		d->exe[n] = '\0';
 		snprintf(path, sizeof(path), "/proc/%d/cmdline", d->pid);
 		d->argv = nul_argv(path);
 		snprintf(path, sizeof(path), "/proc/%d/environ", d->pid);
@@ -254,7 +272,7 @@ int daemon_start(const struct mgmt_daemon *d, char *err, size_t len)
 		dup2(null, 1);
 		dup2(null, 2);
 		syscall(SYS_close_range, 3, ~0U, 0);
-		execve(d->argv[0], d->argv, envv);
+		execve(d->exe, d->argv, envv);
 		_exit(127);
 	}
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)

@@ -203,6 +203,14 @@ static int adopt(struct mig_ctx *ctx, struct swap *s)
 		dev[a.ndevices].kind = fd_kind(s->old.pid, fd);
 		dev[a.ndevices++].fd = fd;
 	}
+	for (unsigned int i = 0; i < s->old.naddfd; i++) {
+		if (a.ndevices == MIG_DEVICES_MAX - 2)
+			break;
+		snprintf(dev[a.ndevices].name, MIG_NAME_MAX, "fd%d",
+			 s->old.addfd[i].fd);
+		dev[a.ndevices].kind = fd_kind(s->old.pid, s->old.addfd[i].src);
+		dev[a.ndevices++].fd = s->old.addfd[i].src;
+	}
 	for (unsigned int i = 0; i < s->old.nfds; i++) {
 		if (a.ndevices == MIG_DEVICES_MAX - 2) {
 			snprintf(s->err, sizeof(s->err), "QEMU holds too many fds from libvirt");
@@ -236,6 +244,9 @@ static int device_fd(const struct mig_handoff *h, const char *name)
 			return h->devices[i].fd;
 	return -1;
 }
+
+static int call(struct swap *s, struct qmp *q, const char *who,
+		const char *cmd, int fd, char *out, size_t len);
 
 /* ---- the new QEMU -------------------------------------------------------- */
 
@@ -613,6 +624,11 @@ static int libvirt_has_it(struct swap *s)
 	return -1;
 }
 
+/* libvirt prints every error by default; we say what went wrong. */
+static void quiet(void *opaque, virErrorPtr err)
+{
+}
+
 static int parse(int argc, char **argv, struct swap *s)
 {
 	s->timeout_s = 120;
@@ -657,6 +673,27 @@ static int prepare(struct mig_ctx *ctx, struct swap *s)
 	if (s->old_pidfd < 0 ||
 	    daemon_find(&s->dmn, s->err, sizeof(s->err)))
 		return -1;
+	return 0;
+}
+
+/*
+ * With the daemon stopped, the old QEMU's monitor is ours: what it keeps
+ * in fdsets (-add-fd closed the fd libvirt passed), then the adoption.
+ */
+static int take_over(struct mig_ctx *ctx, struct swap *s)
+{
+	char out[8192];
+
+	if (qmp_open_path(&s->qo, s->st.monitor, QMP_MS)) {
+		snprintf(s->err, sizeof(s->err), "cannot talk to the old QEMU on %.300s",
+			 s->st.monitor);
+		return -1;
+	}
+	if (s->old.naddfd &&
+	    (call(s, &s->qo, "the old", "{\"execute\":\"query-fdsets\"}\n",
+		  -1, out, sizeof(out)) ||
+	     qemu_addfd_resolve(&s->old, out, s->err, sizeof(s->err))))
+		return -1;
 	return adopt(ctx, s);
 }
 
@@ -671,14 +708,16 @@ static int swap(struct mig_ctx *ctx, struct swap *s)
 		mig_abort(ctx, s->session, "no guard");
 		return 1;
 	}
-	step(s, "adopted");
+	step(s, "guarded");
 	step(s, "stopped");
 	r = daemon_stop(&s->dmn, s->err, sizeof(s->err));
 	/* Only the old QEMU holds the monitor's listener yet. */
 	if (!r)
-		r = qmp_open_path(&s->qo, s->st.monitor, QMP_MS) ? -1 : 0;
-	if (!r)
+		r = take_over(ctx, s);
+	if (!r) {
+		step(s, "adopted");
 		r = start_new(s);
+	}
 	if (!r)
 		r = mig_ready(ctx, s->session) ? -1 : 0;
 	if (!r) {
@@ -714,7 +753,7 @@ int migctl_upgrade_qemu(struct mig_ctx *ctx, int argc, char **argv,
 		fprintf(stderr, "migctl: upgrade needs [--connect URI] [--timeout S] DOMAIN --emulator PATH\n");
 		return 2;
 	}
-	virSetErrorFunc(NULL, NULL);
+	virSetErrorFunc(NULL, quiet);
 	s.t0 = mig_mono_ms();
 	if (prepare(ctx, &s)) {
 		fprintf(stderr, "migctl: cannot upgrade %s: %s\n", s.domain, s.err);

@@ -24,6 +24,16 @@ struct qemu_backend {
 	int fd;				/* its memfd's number in the old QEMU */
 };
 
+/*
+ * -add-fd set=S,fd=N,opaque=O: QEMU moved fd N into fdset S and closed
+ * N; the new QEMU needs a copy of the fdset's fd at N.
+ */
+struct qemu_addfd {
+	int set, fd;
+	char opaque[64];
+	int src;			/* the fdset's fd in the old QEMU */
+};
+
 /* The running QEMU as libvirt started it. */
 struct qemu_proc {
 	pid_t pid;
@@ -35,11 +45,16 @@ struct qemu_proc {
 	struct qemu_backend be[MIG_REGIONS_MAX];
 	unsigned int nfds;
 	int fds[QEMU_FDS_MAX];		/* fds the command line names */
+	unsigned int naddfd;
+	struct qemu_addfd addfd[8];
 };
 
 /* qemu-argv.c */
 int qemu_proc_read(pid_t pid, struct qemu_proc *p, char *err, size_t len);
 void qemu_proc_free(struct qemu_proc *p);
+/* Each -add-fd's fd in the old QEMU, from its query-fdsets reply. */
+int qemu_addfd_resolve(struct qemu_proc *p, const char *fdsets, char *err,
+		       size_t len);
 /*
  * The successor's command line: emulator, the memfd backends as files
  * on the inherited fds, no -pidfile (the old QEMU holds its lock), and
@@ -53,6 +68,7 @@ struct mgmt_daemon {
 	pid_t pid;
 	char name[32];
 	char unit[128];			/* systemd unit, "" if not under it */
+	char exe[512];			/* its binary, argv[0] may be bare */
 	char **argv;			/* to start it again without systemd */
 	char *env;
 	size_t envlen;
