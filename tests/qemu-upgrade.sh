@@ -165,9 +165,9 @@ upgrade_checked() {
 	expect "$n: a new QEMU pid in libvirt's pid file" test "$new" != "$old"
 	expect "$n: libvirt's status file names it" test "$(status_pid "$n")" = "$new"
 	expect "$n: the old QEMU is gone" wait_for 10 sh -c "! kill -0 $old"
-	want=$("$emu" --version | sed -n 's/^QEMU emulator version \([0-9]*\)\.\([0-9]*\).*/"major":\1,/p')
+	want=$("$emu" --version | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/"major":\1[,}]/p')
 	expect "$n: the new QEMU is $emu's version ($want), libvirt says" sh -c \
-		"virsh -c qemu:///system qemu-monitor-command $n '{\"execute\":\"query-version\"}' | grep -q '$want'"
+		"virsh -c qemu:///system qemu-monitor-command $n '{\"execute\":\"query-version\"}' | grep -qE '$want'"
 	expect "$n: the guest reports on" wait_for 60 more_reports "$n" $((before + 2))
 	expect "$n: the guest's verdict: memory intact, counter continuous" mg_verdict "$dir/$n.log"
 	bytes=$(jfield "$out" bytes)
@@ -241,7 +241,9 @@ refused() {
 	expect "$n: the guest reports on" wait_for 60 more_reports "$n" $((c + 1))
 	expect "$n: migrd holds nothing for it" test "$(field "$n" session)" = 0
 }
-refused "$dom" "not an executable file" "$dom" --emulator /etc/hostname
+printf 'not a program\n' >"$dir/notexec"
+chmod 644 "$dir/notexec"
+refused "$dom" "not an executable file" "$dom" --emulator "$dir/notexec"
 refused "$dom" "not an executable file" "$dom" --emulator "$dir/none"
 filedom=mqfile-$$
 if start_domain "$filedom" 64 file; then

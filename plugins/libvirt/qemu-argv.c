@@ -239,6 +239,21 @@ int qemu_addfd_resolve(struct qemu_proc *p, const char *fdsets, char *err,
 	return 0;
 }
 
+/*
+ * What an earlier upgrade added to the command line: -incoming, and the
+ * private monitor on an fd that is long closed. Never carried on.
+ */
+static bool ours(const struct qemu_proc *p, int i)
+{
+	const char *a = p->argv[i], *prev = p->argv[i - 1];
+
+	return strcmp(a, "-incoming") == 0 || strcmp(prev, "-incoming") == 0 ||
+	       ((strcmp(a, "-chardev") == 0 || strcmp(a, "-mon") == 0) &&
+		i + 1 < p->argc && strstr(p->argv[i + 1], "migrd-qmp")) ||
+	       ((strcmp(prev, "-chardev") == 0 || strcmp(prev, "-mon") == 0) &&
+		strstr(a, "migrd-qmp"));
+}
+
 int qemu_proc_read(pid_t pid, struct qemu_proc *p, char *err, size_t len)
 {
 	char path[64], *buf, v[64];
@@ -269,6 +284,9 @@ int qemu_proc_read(pid_t pid, struct qemu_proc *p, char *err, size_t len)
 	for (int i = 1; i < p->argc; i++) {
 		const char *a = p->argv[i];
 		struct qemu_backend *b;
+
+		if (ours(p, i))
+			continue;
 
 		if (strcmp(p->argv[i - 1], "-add-fd") == 0) {
 			if (add_addfd(p, a))
@@ -395,6 +413,8 @@ char **qemu_new_argv(const struct qemu_proc *p, const char *emulator,
 	for (int i = 1; i < p->argc; i++) {
 		const struct qemu_backend *b = NULL;
 
+		if (ours(p, i))
+			continue;
 		/* The old QEMU holds the pid file's lock; we write it. */
 		if (strcmp(p->argv[i], "-pidfile") == 0) {
 			i++;
