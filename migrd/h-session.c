@@ -659,7 +659,7 @@ static int adopted_successor(const struct client *c, struct session *s,
 			     struct reply *rep)
 {
 	int i = req->has_successor_pidfd ? req->successor_pidfd : -1;
-	char path[64], line[128];
+	char path[64], line[128], state = 'X';
 	pid_t pid, ppid = 0;
 	uint64_t ino;
 	FILE *f;
@@ -675,10 +675,16 @@ static int adopted_successor(const struct client *c, struct session *s,
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	f = fopen(path, "re");
 	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "PPid: %d", &ppid) == 1)
+		if (sscanf(line, "State: %c", &state) != 1 &&
+		    sscanf(line, "PPid: %d", &ppid) == 1)
 			break;
 	if (f)
 		fclose(f);
+	/* A dead child not yet reaped still has its pid: it runs nothing. */
+	if (state == 'Z' || state == 'X')
+		return reply_err(rep, -ESRCH,
+				 "Pid %d has exited: it cannot run VM %s.",
+				 pid, s->vm_name);
 	if (ppid != c->cred.pid)
 		return reply_err(rep, -EPERM,
 				 "Pid %d is not a child of the claimant (pid %d): it cannot become VM %s's owner.",

@@ -577,6 +577,12 @@ static int finish(struct mig_ctx *ctx, struct swap *s)
 		return -1;
 	}
 	step(s, "moved");
+	/* The new QEMU still there, loaded and paused: else nothing to commit. */
+	if (call(s, &s->qn, "the new", "{\"execute\":\"query-status\"}\n", -1,
+		 out, sizeof(out)) || !strstr(out, "\"paused\"")) {
+		snprintf(s->err, sizeof(s->err), "the new QEMU is gone or not paused before the commit");
+		return -1;
+	}
 	if (mig_commit_successor(ctx, s->session, s->new_pidfd)) {
 		snprintf(s->err, sizeof(s->err), "migrd did not record the commit: %s",
 			 mig_last_error(ctx));
@@ -761,7 +767,8 @@ int migctl_upgrade_qemu(struct mig_ctx *ctx, int argc, char **argv,
 		goto out;
 	}
 	r = swap(ctx, &s);
-	if (r == 0 && libvirt_has_it(&s))
+	/* Either way the daemon must have the domain back before we go. */
+	if ((r == 0 || r == 3) && libvirt_has_it(&s))
 		r = 1;
 	if (r == 0 && json)
 		printf("{\"domain\":\"%s\",\"uuid\":\"%s\",\"qemu_pid\":%d,\"emulator\":\"%s\",\"downtime_ms\":%" PRIu64 ",\"resume_ms\":%" PRIu64 ",\"total_ms\":%" PRIu64 ",\"bytes\":%" PRIu64 "}\n",
