@@ -401,8 +401,19 @@ static bool no_acpi(const struct qemu_proc *p)
 	return false;
 }
 
+/* A fresh memfd backend of the same id and size. */
+static char *fresh_backend(const struct qemu_backend *b)
+{
+	char *out;
+
+	if (asprintf(&out, "{\"qom-type\":\"memory-backend-memfd\",\"id\":\"%s\",\"share\":true,\"x-use-canonical-path-for-ramblock-id\":false,\"size\":%llu}",
+		     b->id, (unsigned long long)b->size) < 0)
+		return NULL;
+	return out;
+}
+
 char **qemu_new_argv(const struct qemu_proc *p, const char *emulator,
-		     int qmp_fd)
+		     int qmp_fd, bool copy)
 {
 	char **v = calloc((size_t)p->argc + 8, sizeof(char *));
 	int n = 0;
@@ -432,8 +443,12 @@ char **qemu_new_argv(const struct qemu_proc *p, const char *emulator,
 				v[n - 1] = NULL;
 			continue;
 		}
-		v[n++] = b && upgraded_backend(p->argv[i]) < 0 ?
-			file_backend(p->argv[i], b->fd) : strdup(p->argv[i]);
+		if (b && copy)
+			v[n++] = fresh_backend(b);
+		else
+			v[n++] = b && upgraded_backend(p->argv[i]) < 0 ?
+				file_backend(p->argv[i], b->fd) :
+				strdup(p->argv[i]);
 	}
 	v[n++] = strdup("-incoming");
 	v[n++] = strdup("defer");

@@ -48,6 +48,7 @@
 struct swap {
 	const char *uri, *domain, *emulator;
 	unsigned int timeout_s;
+	bool copy;			/* QEMU copies the RAM: for comparison */
 	char name[256];
 	char uuid[VIR_UUID_STRING_BUFLEN];
 	unsigned long libvirt;
@@ -256,7 +257,7 @@ static int start_new(struct swap *s)
 			    .envlen = s->old.envlen };
 	int qmp[2], top = 2, r;
 
-	for (unsigned int i = 0; i < s->h->nregions; i++) {
+	for (unsigned int i = 0; i < s->h->nregions && !s->copy; i++) {
 		sp.fds[sp.n] = s->h->regions[i].fd;
 		sp.at[sp.n++] = s->old.be[i].fd;
 		top = top > s->old.be[i].fd ? top : s->old.be[i].fd;
@@ -286,7 +287,7 @@ static int start_new(struct swap *s)
 	sp.at[sp.n++] = s->mig_at = top + 1;
 	sp.fds[sp.n] = qmp[1];
 	sp.at[sp.n++] = top + 2;
-	sp.argv = qemu_new_argv(&s->old, s->emulator, top + 2);
+	sp.argv = qemu_new_argv(&s->old, s->emulator, top + 2, s->copy);
 	if (!sp.argv) {
 		close(qmp[0]);
 		close(qmp[1]);
@@ -368,8 +369,8 @@ static int migrate(struct swap *s)
 	static const char *const incoming[] = { "inmigrate", NULL };
 	char cmd[256], out[4096], st[32];
 
-	if (call(s, &s->qo, "the old", caps, -1, NULL, 0) ||
-	    call(s, &s->qn, "the new", caps, -1, NULL, 0) ||
+	if ((!s->copy && (call(s, &s->qo, "the old", caps, -1, NULL, 0) ||
+			  call(s, &s->qn, "the new", caps, -1, NULL, 0))) ||
 	    call(s, &s->qo, "the old", "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"max-bandwidth\":107374182400,\"downtime-limit\":300}}\n",
 		 -1, NULL, 0))
 		return -1;
@@ -646,6 +647,8 @@ static int parse(int argc, char **argv, struct swap *s)
 			s->uri = argv[++i];
 		else if (strcmp(argv[i], "--emulator") == 0 && v)
 			s->emulator = argv[++i];
+		else if (strcmp(argv[i], "--copy") == 0)
+			s->copy = true;
 		else if (strcmp(argv[i], "--timeout") == 0 && v &&
 			 !mig_parse_u64(v, &t) && t > 0 && t < 86400) {
 			s->timeout_s = (unsigned int)t;
@@ -756,7 +759,7 @@ int migctl_upgrade_qemu(struct mig_ctx *ctx, int argc, char **argv,
 	int r;
 
 	if (parse(argc, argv, &s)) {
-		fprintf(stderr, "migctl: upgrade needs [--connect URI] [--timeout S] DOMAIN --emulator PATH\n");
+		fprintf(stderr, "migctl: upgrade needs [--connect URI] [--timeout S] [--copy] DOMAIN --emulator PATH\n");
 		return 2;
 	}
 	virSetErrorFunc(NULL, quiet);

@@ -59,9 +59,11 @@ int qemu_addfd_resolve(struct qemu_proc *p, const char *fdsets, char *err,
  * The successor's command line: emulator, the memfd backends as files
  * on the inherited fds, no -pidfile (the old QEMU holds its lock), and
  * -incoming defer plus a private monitor on the inherited fd qmp_fd.
+ * copy: fresh memfd backends instead, for QEMU to copy the RAM into
+ * (what an upgrade without migrd costs, for comparison).
  */
 char **qemu_new_argv(const struct qemu_proc *p, const char *emulator,
-		     int qmp_fd);
+		     int qmp_fd, bool copy);
 
 /* qemu-host.c: libvirt's management daemon (libvirtd or virtqemud). */
 struct mgmt_daemon {
