@@ -93,6 +93,18 @@ if start_domain "$dom" 256; then
 	for i in 1 2 3; do
 		upgrade_checked "$dom" "$qemu" || break
 	done
+	# A guest its user paused stays paused on the new QEMU.
+	virsh suspend "$dom" >/dev/null
+	c=$(mg_reports "$dir/$dom.log")
+	"$MIGCTL" upgrade "$dom" --emulator "$qemu" >/dev/null 2>"$dir/upgrade.err"
+	expect "$dom: a paused guest is upgraded ($(cat "$dir/upgrade.err"))" test $? = 0
+	expect "$dom: ... and libvirt still calls it paused" sh -c \
+		"virsh -c qemu:///system domstate $dom | grep -q paused"
+	sleep 1
+	expect "$dom: ... and it does not run" test "$(mg_reports "$dir/$dom.log")" -le $((c + 1))
+	virsh resume "$dom" >/dev/null
+	expect "$dom: ... until resumed" wait_for 30 more_reports "$dom" $((c + 1))
+	expect "$dom: ... its verdict" mg_verdict "$dir/$dom.log"
 else
 	bad "the 256 MiB domain starts and its guest reports"
 fi

@@ -49,6 +49,7 @@ struct swap {
 	const char *uri, *domain, *emulator;
 	unsigned int timeout_s;
 	bool copy;			/* QEMU copies the RAM: for comparison */
+	bool paused;			/* the guest was paused: it stays so */
 	char name[256];
 	char uuid[VIR_UUID_STRING_BUFLEN];
 	unsigned long libvirt;
@@ -416,7 +417,7 @@ static void kill_wait(int pidfd)
 }
 
 /* The QEMU left on the monitor's path runs the guest (cont). */
-static int resume_survivor(const struct swap *s, bool cancel)
+static int resume_survivor(const struct swap *s, bool cancel, bool paused)
 {
 	struct qmp q = { .fd = -1 };
 	char out[4096], st[32];
@@ -439,15 +440,19 @@ static int resume_survivor(const struct swap *s, bool cancel)
 	r = qmp_call(&q, "{\"execute\":\"query-status\"}\n", -1, out,
 		     sizeof(out), QMP_MS);
 	qmp_str(out, "status", st, sizeof(st));
-	if (!r && strcmp(st, "running"))
+	/* From postmigrate a paused guest goes back to plain paused. */
+	if (!r && strcmp(st, "running") && (!paused || strcmp(st, "paused")))
 		r = qmp_call(&q, "{\"execute\":\"cont\"}\n", -1, out,
+			     sizeof(out), QMP_MS);
+	if (!r && paused)
+		r = qmp_call(&q, "{\"execute\":\"stop\"}\n", -1, out,
 			     sizeof(out), QMP_MS);
 	qmp_close(&q);
 	return r;
 }
 
 struct guard_seen {
-	bool stopped, commit, done;
+	bool stopped, commit, done, paused;
 	pid_t new_pid;
 	int new_pidfd;
 };
@@ -474,13 +479,13 @@ static int recover(struct swap *s, const struct guard_seen *g)
 	}
 	if (commit) {
 		kill_wait(s->old_pidfd);
-		r = resume_survivor(s, false);
+		r = resume_survivor(s, false, g->paused);
 		if (!r)
 			r = status_set_pid(&s->st, g->new_pid, s->err,
 					   sizeof(s->err));
 	} else {
 		kill_wait(g->new_pidfd);
-		r = resume_survivor(s, true);
+		r = resume_survivor(s, true, g->paused);
 	}
 	if (g->stopped && !daemon_running(&s->dmn) &&
 	    daemon_start(&s->dmn, s->err, sizeof(s->err)))
@@ -527,6 +532,8 @@ static void guard_main(struct swap *s, int rfd)
 				g.commit = true;
 			else if (strcmp(buf, "done") == 0)
 				g.done = true;
+			else if (strcmp(buf, "paused") == 0)
+				g.paused = true;
 			else if (sscanf(buf, "new %d", &g.new_pid) == 1)
 				g.new_pidfd = mig_pidfd_open(g.new_pid);
 			len -= (size_t)(nl + 1 - buf);
@@ -592,8 +599,8 @@ static int finish(struct mig_ctx *ctx, struct swap *s)
 	step(s, "commit");
 	/* From here the guard only ever goes forward. */
 	pidfd_kill(s->old_pidfd, SIGKILL);
-	if (qmp_call(&s->qn, "{\"execute\":\"cont\"}\n", -1, out, sizeof(out),
-		     QMP_MS))
+	if (!s->paused && qmp_call(&s->qn, "{\"execute\":\"cont\"}\n", -1, out,
+				   sizeof(out), QMP_MS))
 		fprintf(stderr, "migctl: cont on the new QEMU: %s\n", out);
 	s->t_running = mig_mono_ms();
 	step(s, "running");
@@ -616,7 +623,8 @@ static int libvirt_has_it(struct swap *s)
 		virDomainPtr d = c ? virDomainLookupByUUIDString(c, s->uuid) : NULL;
 		virDomainInfo info;
 		bool ok = d && virDomainGetInfo(d, &info) == 0 &&
-			info.state == VIR_DOMAIN_RUNNING;
+			info.state == (s->paused ? VIR_DOMAIN_PAUSED :
+				       VIR_DOMAIN_RUNNING);
 
 		if (d)
 			virDomainFree(d);
@@ -698,6 +706,13 @@ static int take_over(struct mig_ctx *ctx, struct swap *s)
 			 s->st.monitor);
 		return -1;
 	}
+	/* A guest paused by its user stays paused on the new QEMU. */
+	if (call(s, &s->qo, "the old", "{\"execute\":\"query-status\"}\n", -1,
+		 out, sizeof(out)))
+		return -1;
+	s->paused = !strstr(out, "\"running\"");
+	if (s->paused)
+		step(s, "paused");
 	if (s->old.naddfd &&
 	    (call(s, &s->qo, "the old", "{\"execute\":\"query-fdsets\"}\n",
 		  -1, out, sizeof(out)) ||
