@@ -197,18 +197,24 @@ static int run_wait(char *const argv[])
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
 }
 
-/* Its sockets too: a connection would start it again mid-swap. */
+/*
+ * Its sockets too: a connection would start it again mid-swap. A host
+ * may lack some of them, so only the service's own answer counts.
+ */
 static int systemctl(const char *verb, const char *unit)
 {
-	char base[128], s1[160], s2[160], s3[160];
-	char *v[] = { "systemctl", (char *)verb, s1, s2, s3, (char *)unit,
-		      NULL };
+	static const char *const sockets[] = { ".socket", "-ro.socket",
+					       "-admin.socket" };
+	char base[128], s[160];
+	char *v[] = { "systemctl", (char *)verb, s, NULL };
 	size_t n = strcspn(unit, ".");
 
 	mig_strlcpy(base, unit, n + 1 < sizeof(base) ? n + 1 : sizeof(base));
-	snprintf(s1, sizeof(s1), "%s.socket", base);
-	snprintf(s2, sizeof(s2), "%s-ro.socket", base);
-	snprintf(s3, sizeof(s3), "%s-admin.socket", base);
+	for (size_t i = 0; i < ARRAY_SIZE(sockets); i++) {
+		snprintf(s, sizeof(s), "%s%s", base, sockets[i]);
+		run_wait(v);
+	}
+	mig_strlcpy(s, unit, sizeof(s));
 	return run_wait(v);
 }
 
