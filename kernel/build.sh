@@ -1,60 +1,124 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Build the patched kernel: kernel/build.sh [--debug]
+# Build the patched kernel:
+#   kernel/build.sh [--debug | --apply-only | --selftest | --each]
 #
 # Installs what it needs (Debian packages), unpacks Debian's
-# linux-source-6.12 into a cache outside the source tree, applies
+# linux-source-6.12 at the version the series is known to apply to (the
+# pin below) into a cache outside the source tree, applies
 # kernel/patches/*.patch in order, merges kernel/config/*.config onto
 # tinyconfig and builds bzImage. The cache is reused while the source
-# package, the patches and the config are unchanged: a second run only
+# version, the patches and the config are unchanged: a second run only
 # runs make, a patch change costs an incremental rebuild, not a cold one.
-# Prints the bzImage's path on its last line.
+# Everything it says goes to stderr; stdout gets one line, the bzImage's
+# path, and only once that bzImage exists. --apply-only stops after the
+# series is applied (what ./dev kernel-newest asks first). --selftest
+# builds, instead of a kernel, the series' KVM selftest
+# (tools/testing/selftests/kvm/guest_memfd_link_test) with the kernel's
+# own selftests Makefile against the patched tree's uapi headers, linked
+# statically for the busybox initramfs, and prints its path. --each
+# checks that the series bisects: the (normal) kernel is built after each
+# patch in turn, and the selftest after the patch that adds it; it ends
+# with the whole series applied, so a check-kernel after it is warm.
 #
-#   MIGRD_KERNEL_CACHE   the cache (default: ~/.cache/migrd-kernel)
+#   MIGRD_KERNEL_CACHE           the cache (default: ~/.cache/migrd-kernel)
+#   MIGRD_KERNEL_SOURCE_VERSION  another linux-source-6.12 version to use
+#   MIGRD_KERNEL_TARBALL         a linux-source tarball to use instead of
+#                                the package (with ..._SOURCE_VERSION)
+#   MIGRD_KERNEL_PATCHES         the series (default: kernel/patches)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+# Only the bzImage's path reaches stdout: check.sh reads it from there.
+exec 3>&1 1>&2
 variant=normal
 case "${1:-}" in
 --debug) variant=debug ;;
+--apply-only) variant= ;;
+--selftest) variant=selftest ;;
+--each) variant=each ;;
 "") ;;
-*) echo "usage: kernel/build.sh [--debug]" >&2; exit 2 ;;
+*) echo "usage: kernel/build.sh [--debug | --apply-only | --selftest | --each]" >&2; exit 2 ;;
 esac
 cache=${MIGRD_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/migrd-kernel}
 pkg=linux-source-6.12
-packages="$pkg qemu-system-x86 busybox-static flex bison bc libelf-dev
-	libssl-dev cpio gzip xz-utils make gcc"
+# The version the series in patches/ is known to apply to and pass on.
+# Debian serves a few older versions beside the newest for a while; when
+# this one goes, rebase the series (./dev kernel-newest tells whether it
+# still applies to the newest) and move the pin.
+pinned=6.12.118-1~deb12u1
+version=${MIGRD_KERNEL_SOURCE_VERSION:-$pinned}
+tarball=${MIGRD_KERNEL_TARBALL:-/usr/src/$pkg.tar.xz}
+series=${MIGRD_KERNEL_PATCHES:-$here/patches}
+packages="qemu-system-x86 busybox-static flex bison bc libelf-dev
+	libssl-dev cpio gzip xz-utils make gcc patch perl rsync"
 
 say() { echo "kernel: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+installed() { # installed PACKAGE: its installed version, or nothing
+	dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null |
+		sed -n 's/^install ok installed //p'
+}
 
 deps() {
 	missing=
 	for p in $packages; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q "ok installed" || missing="$missing $p"
+		[ -n "$(installed "$p")" ] || missing="$missing $p"
 	done
-	[ -z "$missing" ] && return 0
-	if [ "$(id -u)" != 0 ]; then
-		say "missing Debian packages:$missing (run as root, or apt-get install them)"
-		exit 1
+	src_pkg=
+	if [ -z "${MIGRD_KERNEL_TARBALL:-}" ] &&
+	   [ "$(installed $pkg)" != "$version" ]; then
+		src_pkg="$pkg=$version"
 	fi
-	say "installing$missing"
+	[ -z "$missing$src_pkg" ] && return 0
+	if [ "$(id -u)" != 0 ]; then
+		die "missing Debian packages:$missing${src_pkg:+ $src_pkg} (run as root, or apt-get install them)"
+	fi
+	say "installing$missing${src_pkg:+ $src_pkg}"
 	apt-get update -q >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null
+	if [ -n "$src_pkg" ]; then
+		served=$(apt-cache madison $pkg | awk -F'|' '{ gsub(/ /, "", $2); print $2 }')
+		if ! echo "$served" | grep -qxF "$version"; then
+			die "$pkg $version, the version kernel/patches/ is known to apply to, is no longer served by apt (served: $(echo $served)). Rebase kernel/patches/ onto a served version (./dev kernel-newest tells whether the series still applies to the newest) and move the pin in kernel/build.sh, or set MIGRD_KERNEL_SOURCE_VERSION to a served version to try it."
+		fi
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades \
+		$missing $src_pkg >/dev/null
+	[ -z "$src_pkg" ] || [ "$(installed $pkg)" = "$version" ] ||
+		die "installing $pkg=$version left $(installed $pkg) installed"
 }
 
-# The source tree, unpacked once per version of the Debian package.
+# The source tree, unpacked once per source version.
 unpack() {
-	version=$(dpkg-query -W -f='${Version}' "$pkg")
 	src=$cache/src
 	if [ "$(cat "$src/.migrd-version" 2>/dev/null)" != "$version" ]; then
 		say "unpacking $pkg $version into $src"
 		rm -rf "$src"
 		mkdir -p "$src"
-		tar -xJf /usr/src/$pkg.tar.xz -C "$src" --strip-components=1
+		tar -xJf "$tarball" -C "$src" --strip-components=1
 		echo "$version" >"$src/.migrd-version"
 		mkdir -p "$src/.migrd-applied"
 	fi
+}
+
+# Apply one patch, or stop the build with what failed: first a dry run,
+# so a patch that does not apply leaves the tree as the patches before it
+# left it (and .migrd-applied says exactly which those are).
+apply() { # apply PATCH
+	name=$(basename "$1")
+	if ! out=$(patch -p1 -N --dry-run -d "$src" <"$1" 2>&1); then
+		files=$(echo "$out" | awk '
+			/^checking file / { f = $3 }
+			/FAILED|Skipping patch|Reversed|can.t find file/ { print f }' |
+			sort -u | tr '\n' ' ' | sed 's/ $//')
+		say "patch $name does not apply to $pkg $version${files:+ (in: $files)}:"
+		echo "$out" | sed 's/^/kernel:   /' >&2
+		die "the series in kernel/patches/ does not apply to $pkg $version: rebase it, or set MIGRD_KERNEL_SOURCE_VERSION to the version it applies to"
+	fi
+	say "applying $name"
+	patch -s -p1 -N -d "$src" <"$1" >&2
+	cp "$1" "$src/.migrd-applied/"
 }
 
 # Bring the tree to exactly kernel/patches: take back the series that is
@@ -62,11 +126,11 @@ unpack() {
 # series back is unpacked anew.
 patches() {
 	applied=$src/.migrd-applied
-	if diff -r -q "$applied" "$here/patches" >/dev/null 2>&1; then
+	if diff -r -q "$applied" "$series" >/dev/null 2>&1; then
 		return 0
 	fi
 	for p in $(ls -r "$applied"/*.patch 2>/dev/null); do
-		if ! patch -s -R -p1 -d "$src" <"$p"; then
+		if ! patch -s -R -p1 -d "$src" <"$p" >/dev/null 2>&1; then
 			say "cannot take back $(basename "$p"): unpacking anew"
 			rm -f "$src/.migrd-version"
 			unpack
@@ -75,11 +139,9 @@ patches() {
 	done
 	rm -rf "$applied"
 	mkdir -p "$applied"
-	for p in "$here"/patches/*.patch; do
+	for p in "$series"/*.patch; do
 		[ -e "$p" ] || continue
-		say "applying $(basename "$p")"
-		patch -s -p1 -N -d "$src" <"$p"
-		cp "$p" "$applied/"
+		apply "$p"
 	done
 }
 
@@ -105,10 +167,52 @@ configure() {
 	echo "$stamp" >"$out/.migrd-config"
 }
 
+# The selftest, against this tree's uapi headers (the ioctl is not in
+# the installed ones): built like any KVM selftest, only statically.
+selftest() {
+	st=$cache/selftest
+	mkdir -p "$st/out"
+	say "building the KVM selftest guest_memfd_link_test"
+	nice -n "${MIGRD_KERNEL_NICE:-10}" make -s -C "$src" O="$st/hdr" \
+		headers_install INSTALL_HDR_PATH="$st/usr" >/dev/null
+	nice -n "${MIGRD_KERNEL_NICE:-10}" make -s -j"$(nproc)" \
+		-C "$src/tools/testing/selftests/kvm" OUTPUT="$st/out" \
+		KHDR_INCLUDES="-isystem $st/usr/include" EXTRA_CFLAGS=-static \
+		"$st/out/guest_memfd_link_test"
+	[ -x "$st/out/guest_memfd_link_test" ] ||
+		die "make succeeded but left no $st/out/guest_memfd_link_test"
+	echo "$st/out/guest_memfd_link_test" >&3
+}
+
+# Bisectability: the tree builds after each patch of the series.
+each() {
+	prefix=$(mktemp -d)
+	trap 'rm -rf "$prefix"' EXIT
+	total=$(ls "$series"/*.patch | wc -l)
+	n=0
+	for p in "$series"/*.patch; do
+		n=$((n + 1))
+		cp "$p" "$prefix/"
+		say "each: $n/$total $(basename "$p")"
+		MIGRD_KERNEL_PATCHES=$prefix "$0" >/dev/null ||
+			die "each: the kernel does not build after $(basename "$p")"
+		if grep -q '^+++ b/tools/testing/selftests/' "$p"; then
+			MIGRD_KERNEL_PATCHES=$prefix "$0" --selftest >/dev/null ||
+				die "each: the selftest does not build after $(basename "$p")"
+		fi
+	done
+	say "each: the tree builds after each of the $total patches"
+}
+
+[ "$variant" = each ] && { each; exit 0; }
 deps
 unpack
 patches
+[ -n "$variant" ] || { say "$pkg $version: the series applies"; exit 0; }
+[ "$variant" = selftest ] && { selftest; exit 0; }
 configure
-say "building $variant bzImage ($(nproc) jobs)"
-make -s -C "$src" O="$out" -j"$(nproc)" bzImage >&2
-echo "$out/arch/x86/boot/bzImage"
+say "building $variant bzImage on $pkg $version ($(nproc) jobs)"
+nice -n "${MIGRD_KERNEL_NICE:-10}" make -s -C "$src" O="$out" -j"$(nproc)" bzImage
+image=$out/arch/x86/boot/bzImage
+[ -f "$image" ] || die "make succeeded but left no $image"
+echo "$image" >&3

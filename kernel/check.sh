@@ -4,7 +4,9 @@
 # Boot the patched kernel under QEMU (TCG) and run the kernel tests in it:
 #   kernel/check.sh [--debug] [--stack BUILD [--bench]] TEST-BINARY [TEST...]
 #
-# The initramfs holds busybox, an /init and the static test binary; with
+# The initramfs holds busybox, an /init, the static test binary and the
+# series' own KVM selftest (guest_memfd_link_test, built by build.sh
+# --selftest; it runs after the test binary when no TEST is named); with
 # --stack, also the project's own migrd, migctl and refvmm from BUILD with
 # the shared libraries they load, and tests/kernel/stack.sh, which runs
 # the whole stack on this kernel after the kernel tests. The run fails on
@@ -24,7 +26,23 @@ suite=tests/kernel/stack.sh
 bin=$(readlink -f "$1")
 shift
 
-image=$("$here/build.sh" $debug | tail -n 1)
+# build.sh prints the bzImage's path and nothing else on stdout, and only
+# once it exists: a build that failed stops here, before anything boots.
+if ! image=$("$here/build.sh" $debug); then
+	echo "kernel: the kernel did not build (see above); nothing booted" >&2
+	exit 1
+fi
+[ -f "$image" ] && [ "${image##*/}" = bzImage ] || {
+	echo "kernel: build.sh gave '$image', which is not a bzImage" >&2
+	exit 1
+}
+selftest=
+if [ $# = 0 ] && [ "$suite" != bench/kernel.sh ]; then
+	selftest=$("$here/build.sh" --selftest) || {
+		echo "kernel: the KVM selftest did not build (see above)" >&2
+		exit 1
+	}
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT INT TERM
 
@@ -36,6 +54,13 @@ mkdir -p "$work/root/bin" "$work/root/proc" "$work/root/sys" \
 	"$work/root/dev" "$work/root/tests"
 cp /bin/busybox "$work/root/bin/busybox"
 cp "$bin" "$work/root/tests/"
+run_selftest=
+if [ -n "$selftest" ]; then
+	cp "$selftest" "$work/root/tests/"
+	run_selftest="echo 'selftest: begin'
+/tests/$(basename "$selftest")
+echo \"selftest: end rc=\$?\""
+fi
 
 # The project's programs, as built, with every library they load: packed
 # into the initramfs (no kernel options needed, unlike a 9p root).
@@ -72,6 +97,7 @@ mount -t devtmpfs dev /dev 2>/dev/null
 echo "ktest: begin on \$(uname -r)"
 /tests/$(basename "$bin") $*
 echo "ktest: end rc=\$?"
+$run_selftest
 $run_stack
 reboot -f
 EOF
@@ -116,12 +142,30 @@ if grep -qE "$problems" "$log"; then
 	grep -E -A30 "$problems" "$log" | head -n 80 >&2
 	fail=1
 fi
-# One closing line per suite: the kernel tests', and the stack's.
-suites=$(tr -d '\r' <"$log" | grep -cE '^[0-9]+ passed, [0-9]+ failed$' || true)
-closing=$(tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' |
-	awk '{ p += $1; f += $3 } END { if (NR) print p " passed, " f " failed" }')
+# One closing line per suite: the kernel tests', and the stack's; the
+# selftest's kselftest totals are turned into one (a selftest that ended
+# without its totals, e.g. on a failed assertion, counts as one failure).
+tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' \
+	>"$work/closing" || true
+if [ -n "$selftest" ]; then
+	totals=$(tr -d '\r' <"$log" | sed -n 's/^# Totals: pass:\([0-9]*\) fail:\([0-9]*\) .* error:\([0-9]*\)$/\1 passed, \2 \3/p')
+	if [ -n "$totals" ]; then
+		echo "$totals" | awk '{ print $1 " passed, " $3 + $4 " failed" }' >>"$work/closing"
+	else
+		echo "0 passed, 1 failed" >>"$work/closing"
+	fi
+	if ! tr -d '\r' <"$log" | grep -q '^selftest: end rc=0$'; then
+		echo "kernel: the KVM selftest failed:" >&2
+		tr -d '\r' <"$log" | sed -n '/^selftest: begin$/,/^selftest: end/p' |
+			tail -n 40 >&2
+		fail=1
+	fi
+fi
+suites=$(wc -l <"$work/closing")
+closing=$(awk '{ p += $1; f += $3 } END { if (NR) print p " passed, " f " failed" }' "$work/closing")
 want=1
-[ -n "$stack" ] && want=2
+[ -n "$selftest" ] && want=$((want + 1))
+[ -n "$stack" ] && want=$((want + 1))
 if [ -z "$closing" ] || [ "$suites" -lt $want ]; then
 	echo "kernel: no closing line; the console said:" >&2
 	tail -n 40 "$log" >&2
@@ -130,5 +174,8 @@ if [ -z "$closing" ] || [ "$suites" -lt $want ]; then
 fi
 tr -d '\r' <"$log" | grep -q '^ktest: end rc=0$' || fail=1
 [ -z "$stack" ] || tr -d '\r' <"$log" | grep -q '^stack: end rc=0$' || fail=1
+[ $fail = 0 ] || case "$closing" in *" 0 failed") closing="${closing% 0 failed} 1 failed" ;; esac
+# Beside the console log, for ./dev kernel-newest to quote.
+echo "$closing" >"${image%/arch/x86/boot/bzImage}/result" 2>/dev/null || true
 echo "$closing"
 exit $fail
