@@ -61,6 +61,21 @@ installed() { # installed PACKAGE: its installed version, or nothing
 		sed -n 's/^install ok installed //p'
 }
 
+# The pin is gone from apt (Debian serves only the newest security
+# update): go on with the newest served version, loudly, rather than
+# fail a machine on a version move the series may well survive. If the
+# series does not apply there, apply() stops with the patch and file.
+newest_served() { # newest_served SERVED-VERSIONS
+	[ -z "${MIGRD_KERNEL_SOURCE_VERSION:-}" ] ||
+		die "$pkg $version (MIGRD_KERNEL_SOURCE_VERSION) is not served by apt (served: $(echo $1))"
+	newest=$(apt-cache policy $pkg | sed -n 's/^ *Candidate: //p')
+	case "$newest" in
+	"" | "(none)") die "$pkg $version, the version kernel/patches/ is known to apply to, is no longer served by apt, and no other version is (is bookworm-security in apt's sources?)" ;;
+	esac
+	say "WARNING: $pkg $version, the version kernel/patches/ is known to apply to, is no longer served by apt (served: $(echo $1)); trying the newest, $newest. Once it passes, move the pin in kernel/build.sh; if the series does not apply, rebase it (./dev kernel-newest tells ahead of time)."
+	version=$newest
+}
+
 deps() {
 	missing=
 	for p in $packages; do
@@ -80,7 +95,8 @@ deps() {
 	if [ -n "$src_pkg" ]; then
 		served=$(apt-cache madison $pkg | awk -F'|' '{ gsub(/ /, "", $2); print $2 }')
 		if ! echo "$served" | grep -qxF "$version"; then
-			die "$pkg $version, the version kernel/patches/ is known to apply to, is no longer served by apt (served: $(echo $served)). Rebase kernel/patches/ onto a served version (./dev kernel-newest tells whether the series still applies to the newest) and move the pin in kernel/build.sh, or set MIGRD_KERNEL_SOURCE_VERSION to a served version to try it."
+			newest_served "$served"
+			src_pkg="$pkg=$version"
 		fi
 	fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades \

@@ -23,6 +23,8 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# A signal runs the cleanup too (dash runs the EXIT trap only on exit).
+trap "exit 130" INT HUP TERM
 expect() { # expect NAME COMMAND...
 	name=$1
 	shift

@@ -23,6 +23,8 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT
+# A signal runs the cleanup too (dash runs the EXIT trap only on exit).
+trap "exit 130" INT HUP TERM
 
 ok() { passes=$((passes + 1)); }
 bad() { fails=$((fails + 1)); echo "FAIL: $*"; }

@@ -16,6 +16,7 @@
 set -u
 : "${HOOK:?run through ./dev libvirtd}"
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/stale-wrappers.sh"
 for p in libvirtd virtlogd virsh qemu-system-x86_64; do
 	command -v $p >/dev/null || {
 		echo "SKIP: $p is not installed (./dev libvirtd installs it)"
@@ -49,12 +50,17 @@ stop_all() {
 	cleanup
 }
 trap stop_all EXIT
+# A signal runs the cleanup too (dash runs the EXIT trap only on exit).
+trap "exit 130" INT HUP TERM
 
 printf 'socket = %s\n' "$sock" >"$dir/hook.conf"
 mkdir -p "$hooks"
 # It notes each call, so the test knows the hook did run.
-printf '#!/bin/sh\necho "$2" >>%s\nMIGRD_HOOK_CONF=%s exec %s "$@" 2>>%s\n' \
-	"$dir/hook.ops" "$dir/hook.conf" "$HOOK" "$dir/hook.err" >"$wrapper"
+# A run killed by SIGKILL leaves its wrapper behind: without its
+# directory it does nothing, and the next run removes it.
+rm_stale_wrappers "$hooks"
+printf '#!/bin/sh\n[ -d %s ] || exit 0\necho "$2" >>%s\nMIGRD_HOOK_CONF=%s exec %s "$@" 2>>%s\n' \
+	"$dir" "$dir/hook.ops" "$dir/hook.conf" "$HOOK" "$dir/hook.err" >"$wrapper"
 chmod 755 "$wrapper"
 cat >"$dir/domain.xml" <<EOF
 <domain type='qemu'>

@@ -13,6 +13,8 @@ export MIGRD_SOCKET=$sock
 fails=0 passes=0
 cleanup() { kill "$daemon" "$owner" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
+# A signal runs the cleanup too (dash runs the EXIT trap only on exit).
+trap "exit 130" INT HUP TERM
 
 check() { # check NAME EXPECTED-EXIT COMMAND...
 	name=$1 want=$2

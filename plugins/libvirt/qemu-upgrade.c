@@ -250,6 +250,23 @@ static int device_fd(const struct mig_handoff *h, const char *name)
 static int call(struct swap *s, struct qmp *q, const char *who,
 		const char *cmd, int fd, char *out, size_t len);
 
+/*
+ * QEMU's run state ("running", "paused", "inmigrate", ...). Not a search
+ * of the reply for a word: query-status also has a "running" key, true
+ * or false.
+ */
+static int vm_status(struct swap *s, struct qmp *q, const char *who,
+		     char *st, size_t len)
+{
+	char out[512];
+
+	if (call(s, q, who, "{\"execute\":\"query-status\"}\n", -1, out,
+		 sizeof(out)))
+		return -1;
+	qmp_str(out, "status", st, len);
+	return 0;
+}
+
 /* ---- the new QEMU -------------------------------------------------------- */
 
 static int start_new(struct swap *s)
@@ -578,7 +595,7 @@ static int end_guard(struct swap *s, bool done)
 
 static int finish(struct mig_ctx *ctx, struct swap *s)
 {
-	char out[512];
+	char out[512], st[32];
 
 	if (mig_state_moved(ctx, s->session)) {
 		snprintf(s->err, sizeof(s->err), "migrd: %s", mig_last_error(ctx));
@@ -586,8 +603,8 @@ static int finish(struct mig_ctx *ctx, struct swap *s)
 	}
 	step(s, "moved");
 	/* The new QEMU still there, loaded and paused: else nothing to commit. */
-	if (call(s, &s->qn, "the new", "{\"execute\":\"query-status\"}\n", -1,
-		 out, sizeof(out)) || !strstr(out, "\"paused\"")) {
+	if (vm_status(s, &s->qn, "the new", st, sizeof(st)) ||
+	    strcmp(st, "paused")) {
 		snprintf(s->err, sizeof(s->err), "the new QEMU is gone or not paused before the commit");
 		return -1;
 	}
@@ -699,7 +716,7 @@ static int prepare(struct mig_ctx *ctx, struct swap *s)
  */
 static int take_over(struct mig_ctx *ctx, struct swap *s)
 {
-	char out[8192];
+	char out[8192], st[32];
 
 	if (qmp_open_path(&s->qo, s->st.monitor, QMP_MS)) {
 		snprintf(s->err, sizeof(s->err), "cannot talk to the old QEMU on %.300s",
@@ -707,10 +724,9 @@ static int take_over(struct mig_ctx *ctx, struct swap *s)
 		return -1;
 	}
 	/* A guest paused by its user stays paused on the new QEMU. */
-	if (call(s, &s->qo, "the old", "{\"execute\":\"query-status\"}\n", -1,
-		 out, sizeof(out)))
+	if (vm_status(s, &s->qo, "the old", st, sizeof(st)))
 		return -1;
-	s->paused = !strstr(out, "\"running\"");
+	s->paused = strcmp(st, "running") != 0;
 	if (s->paused)
 		step(s, "paused");
 	if (s->old.naddfd &&

@@ -33,6 +33,8 @@ stop() {
 	qpid=
 }
 trap 'stop; rm -rf "$dir"' EXIT
+# A signal runs the cleanup too (dash runs the EXIT trap only on exit).
+trap "exit 130" INT HUP TERM
 passes=0 fails=0
 ok() { passes=$((passes + 1)); }
 bad() { fails=$((fails + 1)); echo "FAIL: $*"; }

@@ -63,6 +63,8 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT
+# A signal runs the cleanup too (dash runs the EXIT trap only on exit).
+trap "exit 130" INT HUP TERM
 passes=0 fails=0
 ok() { passes=$((passes + 1)); }
 bad() { fails=$((fails + 1)); echo "FAIL: $*"; }

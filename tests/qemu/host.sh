@@ -8,6 +8,7 @@
 # Without /dev/kvm the domains run under TCG (type='qemu').
 here=${here:-$(cd "$(dirname "$0")" && pwd)}
 . "$here/qemu/guest.sh"
+. "$here/stale-wrappers.sh"
 for p in libvirtd virtlogd virsh qemu-system-x86_64; do
 	command -v $p >/dev/null || {
 		echo "SKIP: $p is not installed (./dev libvirtd installs it)"
@@ -67,6 +68,8 @@ host_cleanup() {
 	rm -rf "$dir"
 }
 trap host_cleanup EXIT
+# A signal runs the cleanup too (dash runs the EXIT trap only on exit).
+trap "exit 130" INT HUP TERM
 
 start_migrd() {
 	printf 'socket = %s\n' "$sock" >"$dir/migrd.conf"
@@ -86,8 +89,11 @@ libvirtd_runs() { virsh version >/dev/null 2>&1; }
 start_migrd
 printf 'socket = %s\n' "$sock" >"$dir/hook.conf"
 mkdir -p "$hooks"
-printf '#!/bin/sh\nMIGRD_HOOK_CONF=%s exec %s "$@" 2>>%s\n' \
-	"$dir/hook.conf" "$HOOK" "$dir/hook.err" >"$wrapper"
+# A run killed by SIGKILL leaves its wrapper behind: without its
+# directory it does nothing, and the next run removes it.
+rm_stale_wrappers "$hooks"
+printf '#!/bin/sh\n[ -d %s ] || exit 0\nMIGRD_HOOK_CONF=%s exec %s "$@" 2>>%s\n' \
+	"$dir" "$dir/hook.conf" "$HOOK" "$dir/hook.err" >"$wrapper"
 chmod 755 "$wrapper"
 cp -p "$conf" "$dir/qemu.conf"
 sed -i -e 's/^[[:space:]]*\(user\|group\)[[:space:]]*=/#&/' "$conf"

@@ -141,6 +141,8 @@ tmp=$cache/tmp.$$
 rm -rf "$tmp"
 mkdir -p "$tmp/debs" "$tmp/root"
 trap 'rm -rf "$tmp"' EXIT
+# A signal runs the cleanup too (dash runs the EXIT trap only on exit).
+trap "exit 130" INT HUP TERM
 # apt downloads as _apt where it can write.
 id _apt >/dev/null 2>&1 && chown _apt "$tmp/debs"
 say "downloading qemu-system-x86 $ver from $suite"
