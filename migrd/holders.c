@@ -11,7 +11,10 @@
  * other holder); on a stock kernel they are the residual risk.
  *
  * A process that cannot be inspected counts as a holder: the check
- * fails closed, which is why rebinds need migrd to run as root.
+ * fails closed, which is why rebinds need migrd to run as root. Every
+ * error refuses (a directory that cannot be read to its end, a link that
+ * cannot be followed) except those of a process, thread, fd or mapping
+ * that went away meanwhile (ENOENT, ESRCH): what is gone holds nothing.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +31,28 @@ struct hold_query {
 	unsigned int n;
 	struct holder *found;
 };
+
+/* What went away meanwhile holds nothing; any other error is unknown. */
+static bool gone(int err)
+{
+	return err == ENOENT || err == ESRCH;
+}
+
+/*
+ * The next entry of d, NULL at its end or on an error (*err): readdir(3)
+ * tells the two apart only by errno, so an error must not pass for the
+ * end of the list.
+ */
+static struct dirent *next_entry(DIR *d, int *err)
+{
+	struct dirent *e;
+
+	errno = 0;
+	e = readdir(d);
+	if (!e && errno && !gone(errno))
+		*err = -errno;
+	return e;
+}
 
 static pid_t numeric(const struct dirent *e)
 {
@@ -50,7 +75,7 @@ static DIR *open_below(int at, const char *dir, int *err)
 	DIR *d;
 
 	/* ENOENT or ESRCH: the process or thread is exiting or gone. */
-	*err = fd < 0 && errno != ENOENT && errno != ESRCH ? -errno : 0;
+	*err = fd < 0 && !gone(errno) ? -errno : 0;
 	if (fd < 0)
 		return NULL;
 	d = fdopendir(fd);
@@ -72,12 +97,17 @@ static int scan_links(int at, const char *dir, pid_t pid,
 
 	if (!d)
 		return r;
-	while (!r && (e = readdir(d))) {
+	while (!r && (e = next_entry(d, &r))) {
 		if (e->d_name[0] == '.')
 			continue;
-		/* Follows the magic link to the file itself. */
-		if (fstatat(dirfd(d), e->d_name, &st, 0) < 0)
-			continue;	/* closed or unmapped meanwhile */
+		/* Follows the magic link to the file itself. Closed or
+		 * unmapped meanwhile is nothing; EACCES or EPERM (map_files
+		 * needs CAP_SYS_ADMIN) is a holder we cannot rule out. */
+		if (fstatat(dirfd(d), e->d_name, &st, 0) < 0) {
+			if (!gone(errno))
+				r = -errno;
+			continue;
+		}
 		for (unsigned int i = 0; i < q->n; i++) {
 			if (st.st_dev != q->files[i].st_dev ||
 			    st.st_ino != q->files[i].st_ino)
@@ -104,7 +134,7 @@ static int scan_tasks(int procfd, pid_t pid, struct hold_query *q)
 	d = open_below(procfd, path, &r);
 	if (!d)
 		return r;
-	while (!r && (e = readdir(d))) {
+	while (!r && (e = next_entry(d, &r))) {
 		pid_t tid = numeric(e);
 
 		if (!tid)
@@ -127,7 +157,7 @@ static int scan_process(int procfd, pid_t pid, struct hold_query *q)
 	snprintf(path, sizeof(path), "%d", pid);
 	pfd = openat(procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pfd < 0)
-		return errno == ENOENT || errno == ESRCH ? 0 : -errno;
+		return gone(errno) ? 0 : -errno;
 	r = scan_links(pfd, "map_files", pid, q);
 	close(pfd);
 	return r;
@@ -142,6 +172,7 @@ int holders_find(const struct stat *files, unsigned int n, pid_t self,
 	int r = 0;
 	DIR *d;
 
+	found->pid = 0;		/* /proc itself: nobody in particular */
 	if (procfd < 0)
 		return -errno;
 	d = fdopendir(procfd);
@@ -149,7 +180,7 @@ int holders_find(const struct stat *files, unsigned int n, pid_t self,
 		close(procfd);
 		return -errno;
 	}
-	while (!r && (e = readdir(d))) {
+	while (!r && (e = next_entry(d, &r))) {
 		pid_t pid = numeric(e);
 
 		if (!pid || pid == self)
