@@ -5,10 +5,16 @@
  * per job, so that every other client is served meanwhile. A finished job
  * is queued and an eventfd wakes the loop, which runs its done() there:
  * only the loop's thread ever touches migrd's state.
+ *
+ * The threads are joinable, and joined: on the loop once each reports,
+ * and all of them when migrd stops, before the eventfd is closed, so no
+ * thread writes into a closed fd (or one that took its number) and every
+ * job's done() runs, which releases what the job holds.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -17,42 +23,62 @@
 #include "log.h"
 #include "domain.h"
 
+/* A job and its thread. */
+struct runner {
+	struct list_head link;		/* in runners: the loop's only */
+	struct list_head done_link;	/* in finished, under lock */
+	pthread_t thread;
+	struct job *job;
+};
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct list_head finished = LIST_HEAD_INIT(finished);
+static struct list_head runners = LIST_HEAD_INIT(runners);
 static struct watch wake = { .fd = -1 };
 
 static void *run(void *arg)
 {
-	struct job *j = arg;
+	struct runner *r = arg;
 	uint64_t one = 1;
 
-	j->work(j);
+	r->job->work(r->job);
 	pthread_mutex_lock(&lock);
-	list_add_tail(&j->link, &finished);
+	list_add_tail(&r->done_link, &finished);
 	pthread_mutex_unlock(&lock);
+	/* The fd stays open until this thread is joined. */
 	if (write(wake.fd, &one, sizeof(one)) != sizeof(one))
 		log_err("worker: cannot wake the event loop: %m");
 	return NULL;
 }
 
+/* On the loop: the thread has returned or is about to. */
+static void reap(struct runner *r)
+{
+	int err = pthread_join(r->thread, NULL);
+
+	if (err)
+		log_err("worker: cannot join a thread: %s", strerror(err));
+	list_del(&r->link);
+	r->job->done(r->job);
+	free(r);
+}
+
 static void on_wake(struct watch *w, uint32_t events)
 {
 	struct list_head done = LIST_HEAD_INIT(done);
-	struct job *j, *tmp;
+	struct runner *r, *tmp;
 	uint64_t n;
 
 	if (read(w->fd, &n, sizeof(n)) != sizeof(n))
 		return;
 	pthread_mutex_lock(&lock);
-	list_for_each_entry_safe(j, tmp, &finished, link) {
-		list_del(&j->link);
-		list_add_tail(&j->link, &done);
+	list_for_each_entry_safe(r, tmp, &finished, done_link) {
+		list_del(&r->done_link);
+		list_add_tail(&r->done_link, &done);
 	}
 	pthread_mutex_unlock(&lock);
-	list_for_each_entry_safe(j, tmp, &done, link) {
-		list_del(&j->link);
-		j->done(j);
-	}
+	list_for_each_entry_safe(r, tmp, &done, done_link)
+		reap(r);
 }
 
 int worker_init(void)
@@ -67,23 +93,42 @@ int worker_init(void)
 /* Run j->work() on a thread; j->done() follows on the loop. */
 int worker_run(struct job *j)
 {
-	pthread_attr_t attr;
-	pthread_t t;
-	int r;
+	struct runner *r;
+	int err;
 
 	if (wake.fd < 0)
 		return -ENOSYS;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	r = pthread_create(&t, &attr, run, j);
-	pthread_attr_destroy(&attr);
-	return -r;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->job = j;
+	err = pthread_create(&r->thread, NULL, run, r);
+	if (err) {
+		free(r);
+		return -err;
+	}
+	list_add_tail(&r->link, &runners);
+	return 0;
 }
 
+/*
+ * Stopping: wait for every job still at work (zeroing is bounded by the
+ * memory's size), then finish each one here, as the loop would have.
+ */
 void worker_fini(void)
 {
+	struct runner *r, *tmp;
+
 	if (wake.fd < 0)
 		return;
+	list_for_each_entry(r, &runners, link)
+		pthread_join(r->thread, NULL);
+	list_init(&finished);		/* each one is in runners too */
+	list_for_each_entry_safe(r, tmp, &runners, link) {
+		list_del(&r->link);
+		r->job->done(r->job);
+		free(r);
+	}
 	watch_del(&wake);
 	close(wake.fd);
 	wake.fd = -1;
