@@ -2,12 +2,18 @@
 /*
  * systemd's side of a daemon, without libsystemd: the listening socket
  * systemd made and passed (socket activation, LISTEN_FDS, sd_listen_fds(3)
- * semantics), and readiness told to NOTIFY_SOCKET (sd_notify(3)). Both
- * are plain environment protocols; when neither variable is there, migrd
- * makes its own socket and tells nobody.
+ * semantics), readiness told to NOTIFY_SOCKET (sd_notify(3)), and the
+ * watchdog (WATCHDOG_USEC, sd_watchdog_enabled(3)). All are plain
+ * environment protocols; when no variable is there, migrd makes its own
+ * socket and tells nobody.
+ *
+ * The variables are parsed strictly: a whole decimal number, no sign, in
+ * range. "12abc" is not pid 12: a variable that is not what systemd
+ * writes was not written by systemd, and is ignored, loudly.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +25,31 @@
 #include "transport.h"
 
 #define LISTEN_FDS_START 3
+
+/* s as a whole unsigned decimal number of at most max; else -EINVAL. */
+static int parse_uint(const char *s, unsigned long long max,
+		      unsigned long long *v)
+{
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;		/* empty, a sign or a space */
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno || *end || *v > max ? -EINVAL : 0;
+}
+
+/* The pid in variable name, if it is a pid at all: else 0, said. */
+static pid_t env_pid(const char *name)
+{
+	unsigned long long v;
+
+	if (parse_uint(getenv(name), INT_MAX, &v) || !v) {
+		log_warn("%s is not a process id: ignored", name);
+		return 0;
+	}
+	return (pid_t)v;
+}
 
 static void forget_listen_env(void)
 {
@@ -48,17 +79,24 @@ static int check_listener(int fd)
 
 int activation_listener(char *path, size_t len)
 {
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char *fds = getenv("LISTEN_FDS");
 	struct sockaddr_un sa = { 0 };
 	socklen_t salen = sizeof(sa);
 	int fd = LISTEN_FDS_START, r;
+	unsigned long long n;
 
 	/* Meant for this process, or for nobody here. */
-	if (!pid || !fds || strtol(pid, NULL, 10) != getpid())
+	if (!getenv("LISTEN_PID") || !fds)
+		return -ENOENT;
+	if (env_pid("LISTEN_PID") != getpid())
 		return -ENOENT;
 	forget_listen_env();
-	if (strtol(fds, NULL, 10) != 1) {
-		log_err("systemd passed %s sockets; migrd takes exactly one", fds);
+	if (parse_uint(fds, INT_MAX - LISTEN_FDS_START, &n)) {
+		log_warn("LISTEN_FDS is not a number: socket activation ignored");
+		return -ENOENT;
+	}
+	if (n != 1) {
+		log_err("systemd passed %llu sockets; migrd takes exactly one", n);
 		return -EINVAL;
 	}
 	r = check_listener(fd);
@@ -92,4 +130,47 @@ void activation_notify(const char *state)
 		log_warn("cannot tell systemd \"%s\": %m", state);
 	if (fd >= 0)
 		close(fd);
+}
+
+/*
+ * The watchdog: WATCHDOG_USEC set (WatchdogSec= in migrd.service) and,
+ * if WATCHDOG_PID is, ours. migrd tells systemd WATCHDOG=1 at half the
+ * interval, from its event loop: a loop that hangs is restarted.
+ */
+static uint64_t watchdog_every_ms, watchdog_next;
+
+static void watchdog_setup(uint64_t now)
+{
+	unsigned long long usec;
+	const char *v = getenv("WATCHDOG_USEC");
+
+	watchdog_next = UINT64_MAX;	/* looked; none unless said below */
+	if (!v)
+		return;
+	if (getenv("WATCHDOG_PID") && env_pid("WATCHDOG_PID") != getpid())
+		return;
+	if (parse_uint(v, UINT64_MAX, &usec) || !usec) {
+		log_warn("WATCHDOG_USEC is not a positive number: no watchdog");
+		return;
+	}
+	watchdog_every_ms = usec / 2000 ? usec / 2000 : 1;
+	watchdog_next = now;
+	log_info("systemd's watchdog: every %llu ms",
+		 (unsigned long long)watchdog_every_ms);
+}
+
+int activation_watchdog(uint64_t now)
+{
+	uint64_t left;
+
+	if (!watchdog_next)
+		watchdog_setup(now);
+	if (watchdog_next == UINT64_MAX)
+		return -1;
+	if (now >= watchdog_next) {
+		activation_notify("WATCHDOG=1");
+		watchdog_next = now + watchdog_every_ms;
+	}
+	left = watchdog_next - now;
+	return left > INT_MAX ? INT_MAX : (int)left;
 }

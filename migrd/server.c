@@ -424,6 +424,13 @@ static void on_signal(struct watch *w, uint32_t events)
 
 	if (read(w->fd, &si, sizeof(si)) != sizeof(si))
 		return;
+	/* Not a stop: "reload" is what SIGHUP asks of a daemon (systemctl
+	 * reload, logrotate), and none of migrd's settings can change under
+	 * its sessions. */
+	if (si.ssi_signo == SIGHUP) {
+		log_notice("SIGHUP: nothing to reload (restart migrd to change its configuration)");
+		return;
+	}
 	log_notice("signal %u: shutting down", si.ssi_signo);
 	migrd.stopping = true;
 }
@@ -656,7 +663,7 @@ int server_run(void)
 	log_notice("migrd %s listening on %s", PACKAGE_VERSION,
 		   migrd.cfg.socket);
 	while (!migrd.stopping && r >= 0)
-		r = server_step(-1);
+		r = server_step(activation_watchdog(mig_mono_ms()));
 	return r < 0 ? r : 0;
 }
 

@@ -84,6 +84,8 @@ void sockpath_release(void);
 /* The passed listener (its path into path), -ENOENT if none was passed. */
 int activation_listener(char *path, size_t len);
 void activation_notify(const char *state);
+/* Pets systemd's watchdog if due; ms until next due, -1: no watchdog. */
+int activation_watchdog(uint64_t now);
 
 /* procmon.c */
 int procmon_init(void);
