@@ -207,8 +207,11 @@ static void print_session_row(const struct mig_session_info *s)
 static int cmd_status(struct mig_ctx *ctx, int argc, char **argv)
 {
 	struct mig_status st;
-	int r = mig_status(ctx, &st);
+	int r;
 
+	if (!ctx)
+		return EXIT_OK;
+	r = mig_status(ctx, &st);
 	if (r)
 		return fail(ctx, r, "status");
 	if (json_out) {
@@ -268,8 +271,11 @@ static void print_list(const struct mig_list *l)
 static int cmd_list(struct mig_ctx *ctx, int argc, char **argv)
 {
 	struct mig_list *l;
-	int r = mig_list(ctx, &l);
+	int r;
 
+	if (!ctx)
+		return EXIT_OK;
+	r = mig_list(ctx, &l);
 	if (r)
 		return fail(ctx, r, "list");
 	print_list(l);
@@ -320,6 +326,8 @@ static int cmd_show(struct mig_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "migctl: show needs one VM or session.\n");
 		return EXIT_USAGE;
 	}
+	if (!ctx)
+		return EXIT_OK;
 	r = mig_show(ctx, argv[1], &l);
 	if (r)
 		return fail(ctx, r, "show");
@@ -391,6 +399,8 @@ static int cmd_watch(struct mig_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "migctl: watch takes only --count N.\n");
 		return EXIT_USAGE;
 	}
+	if (!ctx)
+		return EXIT_OK;
 	r = mig_subscribe(ctx);
 	if (r)
 		return fail(ctx, r, "watch");
@@ -432,6 +442,8 @@ static int cmd_abort(struct mig_ctx *ctx, int argc, char **argv)
 	}
 	if (session_arg(argv[1], &id))
 		return EXIT_USAGE;
+	if (!ctx)
+		return EXIT_OK;
 	r = mig_abort(ctx, id, argc == 3 ? argv[2] : "operator abort");
 	if (r)
 		return fail(ctx, r, "abort");
@@ -462,6 +474,8 @@ static int cmd_register(struct mig_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "migctl: register needs NAME --pid PID [--uuid UUID].\n");
 		return EXIT_USAGE;
 	}
+	if (!ctx)
+		return EXIT_OK;
 	r = mig_register(ctx, argv[1], uuid, (pid_t)pid, -1, &vm);
 	if (r)
 		return fail(ctx, r, "register");
@@ -480,6 +494,8 @@ static int cmd_unregister(struct mig_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "migctl: unregister needs one VM.\n");
 		return EXIT_USAGE;
 	}
+	if (!ctx)
+		return EXIT_OK;
 	r = mig_unregister(ctx, argv[1]);
 	if (r)
 		return fail(ctx, r, "unregister");
@@ -519,6 +535,8 @@ static int cmd_grant(struct mig_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "migctl: grant needs VM [--rebind NAME [--uuid UUID] [--uid UID]].\n");
 		return EXIT_USAGE;
 	}
+	if (!ctx)
+		return EXIT_OK;
 	r = rebind ? mig_grant_rebind(ctx, argv[1], rebind, uuid, uid, &t) :
 		mig_grant_successor(ctx, argv[1], &t);
 	if (r)
@@ -546,7 +564,11 @@ static int cmd_upgrade(struct mig_ctx *ctx, int argc, char **argv)
 }
 #endif
 
-/* Arguments after the command's name: at most max (-1: its business). */
+/*
+ * Arguments after the command's name: at most max (-1: its business).
+ * fn(NULL, ...) only checks the command line: bad usage is exit 2 before
+ * anything is asked of migrd, whether it runs or not (migctl(8)).
+ */
 static const struct command {
 	const char *name;
 	int (*fn)(struct mig_ctx *ctx, int argc, char **argv);
@@ -651,6 +673,9 @@ int main(int argc, char **argv)
 				cmd->name);
 		return EXIT_USAGE;
 	}
+	c = cmd->fn(NULL, argc - optind, argv + optind);
+	if (c)
+		return c;
 	json_init(&J, stdout);
 	signal(SIGPIPE, SIG_DFL);
 	return run(cmd, sock, argc - optind, argv + optind);

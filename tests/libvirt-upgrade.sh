@@ -11,7 +11,7 @@
 #      VMM has claimed; the test driver lives in migctl's process, so
 #      migctl does it, through MIGCTL_TEST_STOP_DOMAIN_AFTER_CLAIM): the
 #      lifecycle event aborts the upgrade and the guest runs on in the
-#      source;
+#      source (tests/migctl-test: the installed migctl has no such hook);
 #   3. clear errors: no such domain, a domain migrd does not know, libvirt
 #      unreachable, bad usage.
 set -u
@@ -36,6 +36,17 @@ upgrade() { # upgrade N DOMAIN [migctl options] -> $rc, output $dir/up.N
 	rc=$?
 }
 vmm_pid() { sed -n 's/.*new VMM pid \([0-9]*\).*/\1/p' "$dir/up.$1"; }
+# A pid that was never read is no process: "kill -0 ''" and "/proc//"
+# must not pass for one (nor kill -0 0, the whole process group).
+runs() { case $1 in ''|0|*[!0-9]*) return 1;; esac; kill -0 "$1"; }
+exited() { case $1 in ''|0|*[!0-9]*) return 1;; esac; gone "$1"; }
+no_token_in() { # no_token_in PID: its environment read, no MIG_TOKEN in it
+	runs "$1" && tr '\0' '\n' <"/proc/$1/environ" >"$dir/environ" &&
+		! grep -q '^MIG_TOKEN=' "$dir/environ"
+}
+runs_take() { # runs_take PID: its command line has --take upvm
+	runs "$1" && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -- '--take upvm'
+}
 
 # ---- 1. by name, then by UUID ----
 old=$pid
@@ -45,9 +56,9 @@ expect "by name: the guest's verdict" has "$dir/upvm.1" 'verdict=ok'
 expect "by name: says so" has "$dir/up.1" 'domain upvm upgraded: new VMM pid'
 expect "by name: metadata read back" has "$dir/up.1" "^metadata: <upgrade .*count=\"1\" strategy=\"share\""
 expect "by name: metadata has the downtime" grep -q 'downtime_us="[1-9][0-9]*"' "$dir/up.1"
-expect "by name: old VMM exited" wait_for 30 gone "$old"
+expect "by name: old VMM exited" wait_for 30 exited "$old"
 pid=$(vmm_pid 1)
-expect "by name: new VMM runs the guest" kill -0 "${pid:-0}"
+expect "by name: new VMM runs the guest" runs "$pid"
 old=$pid
 "$MIGCTL" --json upgrade --connect "$uri" --log "$dir/upvm.2" "$uuid" -- \
 	"$REFVMM" --take upvm --verbose >"$dir/up.2" 2>&1
@@ -55,7 +66,7 @@ expect "by UUID, --json: exit 0" test $? = 0
 expect "by UUID: JSON result" grep -q '"strategy":"share".*"upgrades":2' "$dir/up.2"
 expect "by UUID: the guest's verdict" has "$dir/upvm.2" 'verdict=ok'
 pid=$(sed -n 's/.*"vmm_pid":\([0-9]*\).*/\1/p' "$dir/up.2")
-expect "by UUID: old VMM exited" wait_for 30 gone "$old"
+expect "by UUID: old VMM exited" wait_for 30 exited "$old"
 
 # ---- 1b. the log, a wrapper COMMAND, the token ----
 old=$pid
@@ -66,7 +77,7 @@ expect "no --log: a private log" sh -c "test \"\$(stat -c %a \"\$(dirname '$plog
 expect "no --log: the VMM's output is there" has "$plog" 'verdict=ok'
 rm -rf "$(dirname "$plog")"
 pid=$(vmm_pid 9)
-expect "no --log: old VMM exited" wait_for 30 gone "$old"
+expect "no --log: old VMM exited" wait_for 30 exited "$old"
 old=$pid
 "$MIGCTL" upgrade --connect "$uri" --log "$dir/upvm.7" upvm -- \
 	sh -c '"$0" --take upvm --verbose; echo wrapper done' "$REFVMM" \
@@ -75,10 +86,10 @@ expect "through a wrapper: exit 0" test $? = 0
 expect "through a wrapper: the guest's verdict" has "$dir/upvm.7" 'verdict=ok'
 pid=$(vmm_pid 7)
 expect "through a wrapper: the VMM, not the wrapper, is named" \
-	sh -c "tr '\\0' ' ' </proc/${pid:-0}/cmdline | grep -q -- '--take upvm'"
-expect "through a wrapper: old VMM exited" wait_for 30 gone "$old"
+	runs_take "$pid"
+expect "through a wrapper: old VMM exited" wait_for 30 exited "$old"
 expect "the token is nowhere in the new VMM's environment" \
-	sh -c "! tr '\\0' '\\n' </proc/${pid:-0}/environ | grep -q '^MIG_TOKEN='"
+	no_token_in "$pid"
 echo precious >"$dir/target"
 ln -s "$dir/target" "$dir/evil.log"
 "$MIGCTL" upgrade --connect "$uri" --log "$dir/evil.log" upvm -- \
@@ -86,15 +97,19 @@ ln -s "$dir/target" "$dir/evil.log"
 expect "a symlinked log: exit 1" test $? = 1
 expect "a symlinked log: says so" has "$dir/up.8" "cannot open the VMM's log"
 expect "a symlinked log: its target untouched" grep -q precious "$dir/target"
-expect "a symlinked log: the guest stays" kill -0 "$pid"
+expect "a symlinked log: the guest stays" runs "$pid"
 expect "a symlinked log: no session opened" test "$(held_fds)" = 0
 
 # ---- 2. the domain stops mid-way: the guest stays in the source ----
 count=$(reports "$dir/upvm.7")
+# The hook is in the test build of migctl only.
+shipped=$MIGCTL
+MIGCTL=${MIGCTL_TEST:?run through make check}
 MIGCTL_TEST_STOP_DOMAIN_AFTER_CLAIM=1 REFVMM_STOP_AT=dest-claimed upgrade 3 upvm
+MIGCTL=$shipped
 expect "domain stopped: exit 5" test $rc = 5
 expect "domain stopped: says why" has "$dir/up.3" 'called off: the domain stopped'
-expect "domain stopped: source still runs" kill -0 "$pid"
+expect "domain stopped: source still runs" runs "$pid"
 expect "domain stopped: its guest runs on" wait_for 60 more_reports "$dir/upvm.7" "$count"
 expect "domain stopped: migrd holds no fds" test "$(held_fds)" = 0
 expect "domain stopped: the session was aborted" sh -c \

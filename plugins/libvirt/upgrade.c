@@ -25,6 +25,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "mig-util.h"
 #include "upgrade.h"
 
 struct opts {
@@ -82,6 +83,7 @@ static void *event_loop(void *arg)
 
 static int parse(int argc, char **argv, struct opts *o)
 {
+	uint64_t t;
 	int i;
 
 	o->sig = SIGUSR1;
@@ -93,8 +95,11 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->uri = argv[++i];
 		else if (strcmp(argv[i], "--log") == 0 && v)
 			o->log = argv[++i];
-		else if (strcmp(argv[i], "--timeout") == 0 && v && atoi(v) > 0)
-			o->timeout_s = (unsigned int)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--timeout") == 0 && v &&
+			 !mig_parse_u64(v, &t) && t > 0 && t < 86400) {
+			o->timeout_s = (unsigned int)t;
+			i++;
+		}
 		else if (strcmp(argv[i], "--signal") == 0 && v) {
 			o->sig = strcmp(v, "none") == 0 ? 0 :
 				strcmp(v, "USR2") == 0 ? SIGUSR2 :
@@ -399,7 +404,12 @@ static enum outcome progress(struct mig_ctx *ctx, struct run *r,
 	return out;
 }
 
-/* Test hook: stop the domain through libvirt once the VMM has claimed. */
+#ifdef MIGCTL_TEST_HOOKS
+/*
+ * Test hook, only in the test build (tests/migctl-test; never installed):
+ * stop the domain through libvirt once the VMM has claimed. The test
+ * driver lives in migctl's process, so only migctl can do it mid-way.
+ */
 static void test_stop_domain(struct mig_ctx *ctx, struct run *r)
 {
 	static bool done;
@@ -421,6 +431,11 @@ static void test_stop_domain(struct mig_ctx *ctx, struct run *r)
 	}
 	mig_list_free(l);
 }
+#else
+static void test_stop_domain(struct mig_ctx *ctx, struct run *r)
+{
+}
+#endif
 
 static enum outcome wait_commit(struct mig_ctx *ctx, struct run *r,
 				unsigned int before, unsigned int timeout_s)
@@ -531,11 +546,14 @@ int migctl_upgrade(struct mig_ctx *ctx, int argc, char **argv, bool json)
 
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
 		if (strcmp(argv[i], "--emulator") == 0)
-			return migctl_upgrade_qemu(ctx, argc, argv, json);
+			/* Its command line is checked there, once connected. */
+			return ctx ? migctl_upgrade_qemu(ctx, argc, argv, json) : 0;
 	if (parse(argc, argv, &o)) {
 		fprintf(stderr, "migctl: upgrade needs [--connect URI] [--signal USR1|USR2|none] [--timeout S] [--log FILE] DOMAIN -- COMMAND [ARG]...\n");
 		return 2;
 	}
+	if (!ctx)
+		return 0;	/* only the command line was to be checked */
 	e = open_domain(&o, &r);
 	/* Before the source is told anything: a bad log path changes nothing. */
 	log_fd = e ? -1 : open_log(&o, log, sizeof(log));
