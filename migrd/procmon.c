@@ -5,9 +5,15 @@
  * registered, so its registration ends. Exit is caught by the owner's
  * pidfd already; exec is the one event only the connector reports.
  * Needs CAP_NET_ADMIN; without it migrd runs with exit detection only.
+ *
+ * The connector is a datagram stream the kernel drops from when migrd's
+ * socket buffer is full (ENOBUFS, a storm of forks and execs): an exec
+ * may be lost, and with it the end of a registration. That is said as a
+ * warning, with a buffer as large as may be to make it rare.
  */
 #include <errno.h>
 #include <linux/cn_proc.h>
+#include <poll.h>
 #include <linux/connector.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
@@ -40,12 +46,44 @@ static int on_message(struct nl_msg *msg, void *arg)
 	return NL_SKIP;
 }
 
+/*
+ * After an overrun, what can still be checked is, for every owner at
+ * once: alive (its pidfd not readable) and the same process (its start
+ * time). An exec changes neither: one that was among the lost events
+ * cannot be told after the fact, which the warning says.
+ */
+static void recheck_owners(void)
+{
+	struct vm *vm, *tmp;
+
+	list_for_each_entry_safe(vm, tmp, &migrd.vms, link) {
+		struct pollfd p = { .fd = vm->owner.fd, .events = POLLIN };
+		uint64_t start;
+
+		if (vm->owner_gone || vm->owner.fd < 0)
+			continue;
+		if (poll(&p, 1, 0) == 1)
+			vm_owner_lost(vm, "owner process exited");
+		else if (vm->owner_start &&
+			 (mig_pid_start(vm->owner_pid, &start) < 0 ||
+			  start != vm->owner_start))
+			vm_owner_lost(vm, "owner process is gone");
+	}
+}
+
 static void procmon_event(struct watch *w, uint32_t events)
 {
 	int r = nl_recvmsgs_default(sk);
 
-	if (r < 0 && r != -NLE_AGAIN)
-		log_debug("proc connector: %s", nl_geterror(r));
+	if (r >= 0 || r == -NLE_AGAIN)
+		return;
+	/* libnl reports the kernel's ENOBUFS (events dropped) as NOMEM. */
+	if (r == -NLE_NOMEM) {
+		log_warn("proc connector: events were lost (receive buffer overrun); an owner that executed a new program meanwhile may keep its registration: re-checking every owner");
+		recheck_owners();
+		return;
+	}
+	log_warn("proc connector: %s", nl_geterror(r));
 }
 
 static int subscribe(void)
@@ -78,6 +116,9 @@ int procmon_init(void)
 		r = subscribe() < 0 ? -NLE_PERM : 0;
 	if (!r)
 		r = nl_socket_set_nonblocking(sk);
+	/* Room for bursts: fewer overruns (best effort, the rmem limit). */
+	if (!r && nl_socket_set_buffer_size(sk, 4 << 20, 0) < 0)
+		log_debug("proc connector: cannot enlarge the receive buffer");
 	if (!r)
 		r = nl_socket_modify_cb(sk, NL_CB_MSG_IN, NL_CB_CUSTOM,
 					on_message, NULL);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,10 +75,16 @@ int reaper_add(const struct vm *vm, int pidfd, pid_t pid)
 
 static void reap(struct reaper *rp)
 {
-	if (syscall(SYS_pidfd_send_signal, rp->w.fd, SIGKILL, NULL, 0) < 0 &&
-	    errno != ESRCH)
-		log_err("VM %s: cannot kill old VMM pid %d: %m", rp->vm_name,
-			rp->pid);
+	int err = syscall(SYS_pidfd_send_signal, rp->w.fd, SIGKILL, NULL, 0) <
+		0 ? errno : 0;
+
+	/* ESRCH: it exited just now, before its pidfd was seen readable. */
+	if (err == ESRCH)
+		log_debug("VM %s: old VMM pid %d exited after the commit",
+			  rp->vm_name, rp->pid);
+	else if (err)
+		log_err("VM %s: cannot kill old VMM pid %d: %s", rp->vm_name,
+			rp->pid, strerror(err));
 	else
 		log_warn("VM %s: old VMM pid %d still ran %u ms after its guest was handed over: killed",
 			 rp->vm_name, rp->pid, migrd.cfg.exit_grace_ms);
@@ -95,7 +102,10 @@ int reaper_timeouts(uint64_t now)
 		else if (rp->deadline < next)
 			next = rp->deadline;
 	}
-	return next == UINT64_MAX ? -1 : (int)(next - now);
+	if (next == UINT64_MAX)
+		return -1;
+	/* An exit_grace past INT_MAX ms (24.8 days) must not wrap. */
+	return next - now > INT_MAX ? INT_MAX : (int)(next - now);
 }
 
 /* Stopping: the journal has them; the next migrd gives a new grace. */

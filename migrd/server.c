@@ -585,9 +585,11 @@ int server_init(void)
 		return r;
 	/* Ours only now that we listen: never touch another migrd's. */
 	journal_path();
-	if (journal_load() < 0)
-		log_warn("cannot read the journal %s: %m; starting empty",
-			 migrd.state_file);
+	/* journal_load() returns the error: errno is long overwritten. */
+	r = journal_load();
+	if (r < 0)
+		log_warn("cannot read the journal %s: %s; starting empty",
+			 migrd.state_file, strerror(-r));
 	journal_save();
 	return 0;
 }
