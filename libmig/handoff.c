@@ -372,7 +372,8 @@ MIG_EXPORT int mig_ready(struct mig_ctx *ctx, uint64_t session)
 
 /*
  * With the direct channel, the source's GO makes the commit; migrd only
- * hears of it, and not hearing (migrd died) changes nothing.
+ * hears of it (from the source; ours is a notice it keeps until the
+ * source's word or exit), and not hearing (migrd died) changes nothing.
  */
 MIG_EXPORT int mig_commit(struct mig_ctx *ctx, uint64_t session)
 {
@@ -453,16 +454,11 @@ MIG_EXPORT int mig_wait(struct mig_ctx *ctx, uint64_t session,
 	/* The source's wait for the commit is the direct channel's call. */
 	if (state == MIG_STATE_COMMITTED && mig_peer_for(ctx, session) &&
 	    ctx->peer_is_source) {
+		/* GO went out (0): the guest is the destination's whatever
+		 * else happens; migrd heard it from us meanwhile. */
 		r = mig_peer_source_decide(ctx);
 		if (reached)
 			*reached = r ? MIG_STATE_ABORTED : MIG_STATE_COMMITTED;
-		/*
-		 * GO went out: the guest is the destination's whatever else
-		 * happens. Give migrd a moment to hear it from there, so
-		 * that what it shows agrees; its answer changes nothing.
-		 */
-		if (!r)
-			mig_notify_wait(ctx, session, MIG_STATE_COMMITTED);
 		return r;
 	}
 	req.kind = MIG__KIND__WAIT;
@@ -515,8 +511,8 @@ MIG_EXPORT int mig_send_state(struct mig_ctx *ctx, uint64_t session,
 	}
 	/*
 	 * No notice while the guest is paused: migrd's work on it would take
-	 * a CPU from the two VMMs just then. The destination's COMMIT notice
-	 * moves migrd's record through SWITCHING to COMMITTED afterwards.
+	 * a CPU from the two VMMs just then. The source's COMMIT notice after
+	 * GO moves migrd's record through SWITCHING to COMMITTED afterwards.
 	 */
 	if (b.direct)
 		return 0;

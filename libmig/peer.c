@@ -15,7 +15,8 @@
  * up before COMMIT, or when GO cannot be delivered because the
  * destination is gone. The destination runs after GO, or when the source
  * died after handing over its state (it can never resume then). The
- * decision table is in migrd(8), FAILURES. migrd only hears the outcome.
+ * decision table is in migrd(8), FAILURES. migrd only hears the outcome,
+ * and takes it from the source: its COMMIT after GO, or its exit.
  */
 #include <errno.h>
 #include <poll.h>
@@ -143,6 +144,25 @@ int mig_peer_take_state(struct mig_ctx *ctx, void **data, size_t *len)
 }
 
 /*
+ * Source, GO sent: tell migrd, whose record commits on the source's word
+ * (or its exit), never on the destination's alone. Briefly: the caller
+ * must exit within exit_grace, and whether migrd hears it changes
+ * nothing (our exit commits too).
+ */
+#define GO_NOTICE_MS 2000
+
+static void source_said_go(struct mig_ctx *ctx)
+{
+	int keep = ctx->timeout_ms;
+
+	if (ctx->timeout_ms > GO_NOTICE_MS)
+		ctx->timeout_ms = GO_NOTICE_MS;
+	mig_notify(ctx, MIG__KIND__COMMIT, ctx->peer_session,
+		   "the source sent GO", true);
+	ctx->timeout_ms = keep;
+}
+
+/*
  * Source, state sent: wait for the successor's COMMIT and answer GO.
  * Returns 0 when GO went out (the guest is the destination's: never
  * resume), -ECANCELED when the guest must resume here.
@@ -159,6 +179,7 @@ int mig_peer_source_decide(struct mig_ctx *ctx)
 		r = peer_send(ctx, MIG__PEER_KIND__PEER_GO, NULL, 0, NULL);
 		if (!r) {
 			mig_info(ctx, "direct channel: GO sent; the guest runs in the destination\n");
+			source_said_go(ctx);
 			mig_peer_close(ctx);
 			return 0;
 		}

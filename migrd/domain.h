@@ -111,6 +111,7 @@ struct session {
 	 */
 	bool adopted;
 	bool dest_gone;			/* direct: its connection or process */
+	bool dest_said_commit;		/* direct: noted; the source decides */
 	struct watch dest_proc;		/* the destination process's pidfd */
 	bool dest_watched;		/* recovered: its exit is watched */
 	unsigned int nregions;
@@ -195,6 +196,7 @@ void session_peer_lost(uint64_t peer_id);
 void session_zeroed(struct session *s, int err, const char *why);
 void session_dest_lost(struct session *s, const char *why);
 void session_source_gone(struct session *s);
+int session_commit(struct session *s, enum commit_word word, struct why *w);
 struct session *session_recover(struct vm *vm, uint64_t id,
 				enum mig_state state, int dest_pidfd, pid_t pid,
 				uid_t uid, uint64_t ino, uint64_t start);

@@ -53,6 +53,47 @@ int fsm_next(enum mig_state cur, enum fsm_event ev, enum mig_state *next)
 	return 0;
 }
 
+/*
+ * A direct switchover: only the source knows whether it resumed or sent
+ * GO. Its word commits; so does its death, once the destination says it
+ * has the guest (a dead source can never resume). The destination's word
+ * alone is a claim nobody can check: it is noted, and waits.
+ */
+static int direct_commit(const struct commit_facts *f)
+{
+	if (f->word == WORD_SOURCE)
+		return 0;
+	if (f->source_dead && (f->word == WORD_DEST || f->dest_said ||
+			       f->recovered))
+		return 0;
+	return -EINPROGRESS;
+}
+
+/*
+ * Without a channel of its own the source gave its say to migrd with its
+ * state (STATE): the destination commits what it took from migrd. A
+ * rebind's source gave up the guest (it was told to exit); an adopted
+ * VMM's claimant said when the state moved.
+ */
+int fsm_commit(const struct commit_facts *f)
+{
+	if (fsm_final(f->state))
+		return -ESTALE;
+	if (f->state != R && f->state != S)
+		return -EPROTO;
+	if (f->direct && !f->adopted && !f->rebind)
+		return direct_commit(f);
+	if (f->word == WORD_SOURCE)
+		return -EPERM;
+	if (f->word == WORD_SOURCE_EXIT)
+		return -EINPROGRESS;
+	if (f->state != S)
+		return -EPROTO;
+	if (f->rebind)
+		return f->memory_handed ? 0 : -EPROTO;
+	return f->adopted || f->state_taken ? 0 : -EPROTO;
+}
+
 const char *fsm_event_name(enum fsm_event ev)
 {
 	static const char *const names[EV_COUNT] = {

@@ -28,6 +28,37 @@ enum fsm_event {
  */
 int fsm_next(enum mig_state cur, enum fsm_event ev, enum mig_state *next);
 
+/*
+ * Who may move a session to COMMITTED. The source decides (migrd(8),
+ * FAILURES): while it could still resume the guest, nobody else's word
+ * commits. What migrd knows when a word or an exit could commit:
+ */
+enum commit_word {
+	WORD_SOURCE,		/* the source: GO went out on the channel */
+	WORD_DEST,		/* the destination: it runs the guest */
+	WORD_SOURCE_EXIT,	/* no word: the source process exited */
+};
+
+struct commit_facts {
+	enum mig_state state;
+	enum commit_word word;
+	bool direct;		/* the two sides decide on their channel */
+	bool adopted;		/* a claimant speaks for a mute VMM */
+	bool rebind;		/* another identity: the source gave up */
+	bool recovered;		/* from the journal: the destination is mute */
+	bool dest_said;		/* the destination said COMMIT earlier */
+	bool source_dead;	/* the source process exited (its pidfd) */
+	bool state_taken;	/* migrd's copy of the state went out */
+	bool memory_handed;	/* rebind: the zeroed memory went out */
+};
+
+/*
+ * 0: commit now; -EINPROGRESS: not yet, only the source can make it
+ * (note a destination's word and wait); -EPROTO: out of order; -EPERM:
+ * that party has no say in it.
+ */
+int fsm_commit(const struct commit_facts *f);
+
 /* True for COMMITTED and ABORTED. */
 int fsm_final(enum mig_state s);
 

@@ -343,6 +343,9 @@ static void handoff_layout(struct session *s, struct reply *rep)
 
 		mig_close_fds(&fd, 1);
 	}
+	/* Gone for good: the zeroed memory's hand-out (take_rebind())
+	 * must not put their closed slots into SCM_RIGHTS. */
+	s->ndevices = 0;
 }
 
 /*
@@ -581,8 +584,10 @@ static bool may_act(const struct client *c, const struct session *s,
 
 	switch (kind) {
 	case MIG__KIND__READY:
-	case MIG__KIND__COMMIT:
 		return dest;
+	case MIG__KIND__COMMIT:
+		/* The source's COMMIT: GO went out on the direct channel. */
+		return dest || (source && s->direct && !s->adopted);
 	case MIG__KIND__STATE:
 		/* Adopted: the claimant saw the old VMM's migration end. */
 		return source || (dest && s->adopted);
@@ -705,6 +710,34 @@ static int adopted_successor(const struct client *c, struct session *s,
 	return 0;
 }
 
+/*
+ * COMMIT: whose word commits is session_commit()'s (the source decides).
+ * An adopted VM's claimant names the new VMM first; a rebind's new name
+ * must still be free.
+ */
+static int commit_step(const struct client *c, struct session *s,
+		       const Mig__Request *req, const int *fds,
+		       struct reply *rep)
+{
+	enum commit_word word = c->id == s->source_id ? WORD_SOURCE :
+		WORD_DEST;
+	struct why why;
+	int r;
+
+	if (s->adopted) {
+		r = adopted_successor(c, s, req, fds, rep);
+		if (r)
+			return r;
+	}
+	r = rebind_may_commit(s, &why);
+	if (!r)
+		r = session_commit(s, word, &why);
+	if (r)
+		return reply_why(rep, r, &why);
+	reply_session(rep, s);
+	return 0;
+}
+
 /* READY, STATE, COMMIT and ABORT: one event each on a named session. */
 int handle_step(struct client *c, Mig__Request *req, int *fds,
 		unsigned int nfds, struct reply *rep)
@@ -714,7 +747,6 @@ int handle_step(struct client *c, Mig__Request *req, int *fds,
 	uint64_t id = req->state ? req->state->session : t ? t->session : 0;
 	bool has = req->state ? req->state->has_session : t && t->has_session;
 	char reason[MIG_REASON_MAX], why[MIG_REASON_MAX + 32];
-	struct why why_not;
 	struct session *s;
 	int r;
 
@@ -734,19 +766,8 @@ int handle_step(struct client *c, Mig__Request *req, int *fds,
 		if (r)
 			return r;
 	}
-	if (req->kind == MIG__KIND__COMMIT && s->adopted) {
-		r = adopted_successor(c, s, req, fds, rep);
-		if (r)
-			return r;
-	}
-	if (req->kind == MIG__KIND__COMMIT) {
-		r = rebind_may_commit(s, &why_not);
-		if (r)
-			return reply_why(rep, r, &why_not);
-		/* The destination's word may overtake the source's notice. */
-		if (s->direct && s->state == MIG_STATE_READY)
-			session_event(s, EV_STATE, 0, NULL);
-	}
+	if (req->kind == MIG__KIND__COMMIT)
+		return commit_step(c, s, req, fds, rep);
 	/* A peer's words, kept and shown: escaped once, here. */
 	mig_escape(reason, sizeof(reason),
 		   req->reason ? req->reason : "requested");

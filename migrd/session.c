@@ -225,24 +225,84 @@ void session_dest_lost(struct session *s, const char *why)
 		session_event(s, EV_DEST_LOST, ECONNRESET, why);
 }
 
+/* The source process has exited: its pidfd turns readable then. */
+static bool source_dead(const struct session *s)
+{
+	if (s->source_proc.fd >= 0)
+		return mig_wait_readable(s->source_proc.fd, 0) == 0;
+	return s->vm && s->vm->owner_gone;
+}
+
+static const char *const commit_by[] = {
+	[WORD_SOURCE] = "the source says it sent GO",
+	[WORD_DEST] = "the destination says it runs the guest",
+	[WORD_SOURCE_EXIT] = "the source exited",
+};
+
 /*
- * The source process of a direct switchover exited: normal after GO. A
- * recovered session (migrd restarted) hears no COMMIT any more: the
- * destination that still runs has the guest.
+ * A word (or the source's exit) that could commit s: 0 committed,
+ * -EINPROGRESS when only the source can still make it (a destination's
+ * word is noted for then), another errno with why refused. fsm_commit()
+ * says who decides; the source does, wherever it can still resume.
+ */
+int session_commit(struct session *s, enum commit_word word, struct why *w)
+{
+	struct commit_facts f = {
+		.state = s->state, .word = word, .direct = s->direct,
+		.adopted = s->adopted,
+		.rebind = s->grant.kind == GRANT_REBIND,
+		.recovered = s->dest_watched && !s->dest_on,
+		.dest_said = s->dest_said_commit,
+		.source_dead = source_dead(s),
+		.state_taken = s->state == MIG_STATE_SWITCHING && !s->blob,
+		.memory_handed = s->zero == ZERO_DONE && s->nregions &&
+			s->regions[0].fd < 0,
+	};
+	int r = fsm_commit(&f);
+
+	if (r == -EINPROGRESS && word == WORD_DEST && !s->dest_said_commit) {
+		s->dest_said_commit = true;
+		log_notice("session %llu (VM %s): the destination pid %d says it committed; noted, but only the source's GO or its exit commits",
+			   (unsigned long long)s->id, s->vm_name, s->dest_pid);
+	}
+	if (r == -EINPROGRESS)
+		return why_fail(w, r, "Session %llu is not committed: the source decides (its GO, or its exit after handing over); %s.",
+				(unsigned long long)s->id,
+				word == WORD_DEST ? "your COMMIT is noted for then" :
+				"waiting for the destination");
+	if (r == -EPERM)
+		return why_fail(w, r, "The source of session %llu handed its state to migrd: the destination commits it.",
+				(unsigned long long)s->id);
+	if (r)
+		return why_fail(w, r, "Session %llu is %s: %s cannot commit it yet.",
+				(unsigned long long)s->id,
+				mig_state_name((enum mig_state)s->state),
+				word == WORD_SOURCE ? "the source" :
+				s->grant.kind == GRANT_REBIND ?
+				"a destination that has not taken the zeroed memory" :
+				"a destination that has not taken the state");
+	/* The state went over the direct channel: migrd never heard it. */
+	if (s->state == MIG_STATE_READY)
+		session_event(s, EV_STATE, 0, NULL);
+	return session_event(s, EV_COMMIT, 0, commit_by[word]);
+}
+
+/*
+ * The source process of a direct switchover exited: normal after GO.
+ * It can never resume now, so the guest is the destination's if the
+ * destination says so (or said so already, or, recovered from the
+ * journal, can no longer say anything and still runs).
  */
 void session_source_gone(struct session *s)
 {
+	struct why w;
+
 	if (s->dest_gone) {
 		session_event(s, EV_DEST_LOST, ECONNRESET,
 			      "source and destination both gone");
 		return;
 	}
-	if (s->dest_on || !s->dest_watched)
-		return;
-	if (s->state == MIG_STATE_READY)
-		session_event(s, EV_STATE, 0, NULL);
-	session_event(s, EV_COMMIT, 0,
-		      "source exited after the switchover; the destination has the guest");
+	session_commit(s, WORD_SOURCE_EXIT, &w);
 }
 
 void session_peer_lost(uint64_t id)

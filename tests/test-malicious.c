@@ -753,3 +753,434 @@ Test(malicious, a_non_dumpable_owner_keeps_its_uid)
 	}
 	mig_unref(m);
 }
+
+/*
+ * Lies on the control socket (issue #20). The source decides: it sends
+ * GO on the direct channel and never resumes, or resumes and never sends
+ * GO; migrd commits on its word (its COMMIT after GO) or its exit, never
+ * on a destination's word alone, and exit_grace never kills a source
+ * that did not say GO. No KVM: the guest's RAM is a memfd (a legacy VMM
+ * offers no VM fd), so this suite runs wherever root does.
+ *
+ * The source is a forked child speaking libmig as a VMM does; this
+ * process plays the destinations, honest (libmig) and lying (a word on
+ * the control socket only, whatever the direct channel holds).
+ */
+
+/* exit_grace of this suite's migrd, and what a slow build adds to it. */
+#define GRACE_MS 1000
+#define SLACK_MS 3000
+/* How long the source waits for COMMIT on its channel before resuming. */
+#define PEER_MS 1500
+
+static void start_lies(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root: registering VMs is a management operation");
+	cr_assert_eq(daemon_start(&d, "exit_grace = 1s\noffer_timeout = 20s\n"),
+		     0);
+}
+
+TestSuite(lies, .init = start_lies, .fini = stop, .timeout = 60);
+
+enum src_way {
+	SRC_HONEST,		/* hands over, or resumes: one of the two */
+	SRC_DIES_AFTER_STATE,	/* its state left, then it died: no GO */
+	SRC_RESUMES_AFTER_GO,	/* the liar: GO, then ABORT and runs on */
+};
+
+/* One round of the source: its session, its decision, what came after. */
+struct src_report {
+	uint64_t sid;
+	int decided;		/* 0: GO sent; -ECANCELED: it resumed */
+	int after;		/* SRC_RESUMES_AFTER_GO: its ABORT */
+};
+
+struct src {
+	pid_t pid;
+	int rd;			/* its reports */
+	int go;			/* a byte starts a round */
+	uint64_t sid;
+};
+
+static int src_ram(void)
+{
+	int fd = memfd_create("ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	void *p;
+
+	if (fd < 0 || ftruncate(fd, SZ) < 0)
+		return -1;
+	p = map_fd(fd, SZ);
+	if (!p)
+		return -1;
+	fill_pattern(p, SZ, SECRET);
+	munmap(p, SZ);
+	return fd;
+}
+
+/* The source VMM, in its own process: one offer per byte on go. */
+static void src_main(const char *name, enum src_way way, int wr, int go)
+{
+	struct mig_ctx *c = connect_as_owner(&d, name);
+	int ram = src_ram();
+	struct mig_region r = gmem_region(ram, SZ);
+	char x;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (!c || ram < 0)
+		_exit(2);
+	mig_set_timeout(c, PEER_MS);
+	r.kind = MIG_REGION_MEMFD;
+	while (read(go, &x, 1) == 1) {
+		struct src_report rep = { 0 };
+
+		if (mig_offer(c, name, &r, 1, -1, &rep.sid) ||
+		    write(wr, &rep, sizeof(rep)) != sizeof(rep))
+			_exit(3);
+		/* The claimant is ready: pause, state on the channel. */
+		rep.decided = mig_wait(c, rep.sid, MIG_STATE_READY, NULL);
+		if (!rep.decided)
+			rep.decided = mig_send_state(c, rep.sid, "regs", 4);
+		if (!rep.decided && way == SRC_DIES_AFTER_STATE)
+			_exit(0);
+		if (!rep.decided)
+			rep.decided = mig_wait(c, rep.sid, MIG_STATE_COMMITTED,
+					       NULL);
+		if (!rep.decided && way == SRC_RESUMES_AFTER_GO)
+			rep.after = mig_abort(c, rep.sid, "resuming anyway");
+		if (write(wr, &rep, sizeof(rep)) != sizeof(rep))
+			_exit(4);
+		if (!rep.decided && way == SRC_HONEST)
+			_exit(0);
+		/* Resumed (or the liar): it runs the guest, until killed. */
+	}
+	_exit(0);
+}
+
+static void src_start(struct src *s, const char *name, enum src_way way)
+{
+	int rep[2], go[2];
+
+	cr_assert_eq(pipe2(rep, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+	s->pid = fork();
+	cr_assert_geq(s->pid, 0);
+	if (s->pid == 0) {
+		close(rep[0]);
+		close(go[1]);
+		src_main(name, way, rep[1], go[0]);
+	}
+	close(rep[1]);
+	close(go[0]);
+	s->rd = rep[0];
+	s->go = go[1];
+}
+
+/* The source offers again; its session in s->sid. */
+static void src_offer(struct src *s)
+{
+	struct src_report rep;
+
+	cr_assert_eq(write(s->go, "o", 1), 1);
+	cr_assert_eq(read(s->rd, &rep, sizeof(rep)), sizeof(rep),
+		     "the source could not offer");
+	s->sid = rep.sid;
+}
+
+/* The round's outcome, as the source saw it. */
+static struct src_report src_decided(struct src *s)
+{
+	struct src_report rep = { .decided = -EIO };
+
+	cr_assert_eq(read(s->rd, &rep, sizeof(rep)), sizeof(rep),
+		     "the source died before deciding");
+	return rep;
+}
+
+/* Its exit status once it exited by itself within ms, else -1. */
+static int src_exited_within(struct src *s, int ms)
+{
+	int st;
+
+	for (int i = 0; i < ms / 10; i++) {
+		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+			s->pid = 0;
+			return st;
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+static void src_end(struct src *s)
+{
+	if (s->pid > 0) {
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+	}
+	close(s->rd);
+	close(s->go);
+}
+
+/* A word on the control socket only; STATE says it went direct. */
+static int say(struct mig_ctx *ctx, Mig__Kind kind, uint64_t sid)
+{
+	Mig__Request req = MIG__REQUEST__INIT;
+	Mig__Target t = MIG__TARGET__INIT;
+	Mig__Blob b = MIG__BLOB__INIT;
+	Mig__Response *resp;
+	int r;
+
+	req.kind = kind;
+	if (kind == MIG__KIND__STATE) {
+		req.state = &b;
+		b.has_session = b.has_direct = b.direct = true;
+		b.session = sid;
+	} else {
+		req.target = &t;
+		t.has_session = true;
+		t.session = sid;
+	}
+	r = mig_call(ctx, &req, NULL, 0, &resp, NULL, NULL);
+	if (!r)
+		mig__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+/* The session's state as migrd records it, asked by management. */
+static enum mig_state state_of(uint64_t sid)
+{
+	struct mig_ctx *m = connect_as_owner(&d, NULL);
+	enum mig_state st = MIG_STATE_NONE;
+	int r = mig_wait(m, sid, MIG_STATE_OFFERED, &st);
+
+	mig_unref(m);
+	return r == -ECANCELED ? MIG_STATE_ABORTED : r ? MIG_STATE_NONE : st;
+}
+
+/* The same once it is want, or after 2 s (notices travel unanswered). */
+static enum mig_state settled_state(uint64_t sid, enum mig_state want)
+{
+	enum mig_state st = state_of(sid);
+
+	for (int i = 0; i < 200 && st != want; i++) {
+		usleep(10000);
+		st = state_of(sid);
+	}
+	return st;
+}
+
+static pid_t owner_of(const char *vm)
+{
+	struct mig_ctx *m = connect_as_owner(&d, NULL);
+	struct mig_list *l = NULL;
+	pid_t pid = 0;
+
+	if (mig_show(m, vm, &l) == 0)
+		pid = l->vms[0].owner_pid;
+	mig_list_free(l);
+	mig_unref(m);
+	return pid;
+}
+
+/* An honest destination, once it claimed: ready, load, commit. */
+static int honest_dest(struct mig_ctx *dest, uint64_t sid)
+{
+	size_t len;
+	void *blob;
+	int r = mig_ready(dest, sid);
+
+	if (!r)
+		r = mig_take_state(dest, sid, &blob, &len);
+	if (r)
+		return r;
+	free(blob);
+	return mig_commit(dest, sid);
+}
+
+/* The same setup, an honest destination: the offered guest moves, once. */
+static void honest_round(struct src *s, const char *vm)
+{
+	struct mig_ctx *dest = connect_as_owner(&d, NULL);
+	struct mig_handoff *h = NULL;
+
+	cr_assert_eq(claim_successor(&d, dest, vm, s->sid, &h), 0, "%s",
+		     mig_last_error(dest));
+	cr_expect_eq(honest_dest(dest, s->sid), 0, "%s",
+		     mig_last_error(dest));
+	cr_expect_eq(src_decided(s).decided, 0, "the source handed over");
+	cr_expect_eq(settled_state(s->sid, MIG_STATE_COMMITTED),
+		     MIG_STATE_COMMITTED);
+	cr_expect_eq(owner_of(vm), getpid(), "the destination owns it");
+	cr_expect_eq(src_exited_within(s, SLACK_MS), 0,
+		     "the source exited by itself");
+	mig_handoff_free(h);
+	mig_unref(dest);
+}
+
+/*
+ * A destination with a valid token claims, says READY, never reads the
+ * state nor speaks on the channel, and tells migrd COMMIT: noted, not
+ * committed; the source resumes after its own timeout and lives on past
+ * exit_grace, still the owner.
+ */
+Test(lies, commit_without_the_sources_go)
+{
+	struct mig_ctx *liar = connect_as_owner(&d, NULL);
+	struct mig_handoff *h = NULL;
+	struct src s;
+
+	src_start(&s, "victim", SRC_HONEST);
+	src_offer(&s);
+	cr_assert_eq(claim_successor(&d, liar, "victim", s.sid, &h), 0, "%s",
+		     mig_last_error(liar));
+	cr_assert_eq(mig_ready(liar, s.sid), 0);
+	/* The source paused: its state waits, unread, on the channel. */
+	cr_assert_eq(mig_wait_readable(liar->peer, 10000), 0);
+	cr_expect_eq(say(liar, MIG__KIND__COMMIT, s.sid), -EINPROGRESS,
+		     "%s", mig_last_error(liar));
+	cr_expect(strstr(mig_last_error(liar), "the source decides"), "%s",
+		  mig_last_error(liar));
+	cr_expect_eq(state_of(s.sid), MIG_STATE_READY, "not committed");
+	cr_expect_eq(owner_of("victim"), s.pid, "the source still owns it");
+	cr_expect_eq(src_decided(&s).decided, -ECANCELED,
+		     "no COMMIT on its channel: the source resumed");
+	cr_expect_eq(settled_state(s.sid, MIG_STATE_ABORTED),
+		     MIG_STATE_ABORTED);
+	cr_expect_eq(src_exited_within(&s, GRACE_MS + 500), -1,
+		     "exit_grace did not kill the source that kept the guest");
+	cr_expect_eq(owner_of("victim"), s.pid, "the source still owns it");
+	mig_handoff_free(h);
+	mig_unref(liar);
+	src_offer(&s);
+	honest_round(&s, "victim");
+	src_end(&s);
+}
+
+/* COMMIT before READY: out of order, and nothing changes. */
+Test(lies, commit_before_ready)
+{
+	struct mig_ctx *dest = connect_as_owner(&d, NULL);
+	struct mig_handoff *h = NULL;
+	struct src s;
+
+	src_start(&s, "victim", SRC_HONEST);
+	src_offer(&s);
+	cr_assert_eq(claim_successor(&d, dest, "victim", s.sid, &h), 0, "%s",
+		     mig_last_error(dest));
+	cr_expect_eq(say(dest, MIG__KIND__COMMIT, s.sid), -EPROTO, "%s",
+		     mig_last_error(dest));
+	cr_expect_eq(state_of(s.sid), MIG_STATE_CLAIMED);
+	cr_expect_eq(owner_of("victim"), s.pid);
+	/* The same destination, honest from here: the guest moves. */
+	cr_expect_eq(honest_dest(dest, s.sid), 0, "%s", mig_last_error(dest));
+	cr_expect_eq(src_decided(&s).decided, 0, "the source handed over");
+	cr_expect_eq(settled_state(s.sid, MIG_STATE_COMMITTED),
+		     MIG_STATE_COMMITTED);
+	cr_expect_eq(owner_of("victim"), getpid());
+	cr_expect_eq(src_exited_within(&s, SLACK_MS), 0);
+	mig_handoff_free(h);
+	mig_unref(dest);
+	src_end(&s);
+}
+
+/* READY, STATE, COMMIT for a session the speaker does not hold. */
+static void no_say(struct mig_ctx *who, uint64_t sid, const char *what)
+{
+	static const Mig__Kind kinds[] = {
+		MIG__KIND__READY, MIG__KIND__STATE, MIG__KIND__COMMIT,
+	};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++)
+		cr_expect_eq(say(who, kinds[i], sid), -EPERM,
+			     "%s, request %d: %s", what, kinds[i],
+			     mig_last_error(who));
+}
+
+Test(lies, words_for_a_session_not_held)
+{
+	struct mig_ctx *dest = connect_as_owner(&d, NULL);
+	struct mig_ctx *stranger = connect_as_owner(&d, NULL);
+	struct mig_handoff *h = NULL;
+	struct src a, b;
+
+	src_start(&a, "victim", SRC_HONEST);
+	src_start(&b, "other", SRC_HONEST);
+	src_offer(&a);
+	src_offer(&b);
+	cr_assert_eq(claim_successor(&d, dest, "victim", a.sid, &h), 0, "%s",
+		     mig_last_error(dest));
+	no_say(dest, b.sid, "victim's destination on other's session");
+	no_say(stranger, a.sid, "a stranger on victim's session");
+	cr_expect_eq(say(dest, MIG__KIND__STATE, a.sid), -EPERM,
+		     "only the source says STATE: %s", mig_last_error(dest));
+	cr_expect_eq(state_of(a.sid), MIG_STATE_CLAIMED);
+	cr_expect_eq(state_of(b.sid), MIG_STATE_OFFERED);
+	cr_expect_eq(owner_of("other"), b.pid);
+	/* Those who hold them: both move. */
+	cr_expect_eq(honest_dest(dest, a.sid), 0, "%s", mig_last_error(dest));
+	cr_expect_eq(src_decided(&a).decided, 0);
+	cr_expect_eq(owner_of("victim"), getpid());
+	mig_handoff_free(h);
+	mig_unref(dest);
+	mig_unref(stranger);
+	honest_round(&b, "other");
+	src_end(&a);
+	src_end(&b);
+}
+
+/*
+ * A source that says GO and then resumes anyway: the commit stands (its
+ * ABORT is refused), the destination owns the VM, and migrd kills the
+ * old VMM within exit_grace, so two runners last at most that long.
+ */
+Test(lies, a_source_that_resumes_after_go_is_killed)
+{
+	struct mig_ctx *dest = connect_as_owner(&d, NULL);
+	struct mig_handoff *h = NULL;
+	struct src_report rep;
+	struct src s;
+	int st;
+
+	src_start(&s, "victim", SRC_RESUMES_AFTER_GO);
+	src_offer(&s);
+	cr_assert_eq(claim_successor(&d, dest, "victim", s.sid, &h), 0, "%s",
+		     mig_last_error(dest));
+	cr_expect_eq(honest_dest(dest, s.sid), 0, "the destination runs it");
+	rep = src_decided(&s);
+	cr_expect_eq(rep.decided, 0, "the source sent GO");
+	cr_expect_eq(rep.after, -ESTALE, "its ABORT after GO is refused");
+	cr_expect_eq(state_of(s.sid), MIG_STATE_COMMITTED);
+	cr_expect_eq(owner_of("victim"), getpid());
+	st = src_exited_within(&s, GRACE_MS + SLACK_MS);
+	cr_expect(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+		  "migrd killed the source that ran on (status %#x)", st);
+	mig_handoff_free(h);
+	mig_unref(dest);
+	src_end(&s);
+}
+
+/*
+ * The source dies after its state left, before any GO: it can never
+ * resume, so the destination's COMMIT stands then (migrd(8): "source
+ * after its state left, before GO").
+ */
+Test(lies, a_source_dead_after_its_state_left_lets_the_destination_commit)
+{
+	struct mig_ctx *dest = connect_as_owner(&d, NULL);
+	struct mig_handoff *h = NULL;
+	struct src s;
+
+	src_start(&s, "victim", SRC_DIES_AFTER_STATE);
+	src_offer(&s);
+	cr_assert_eq(claim_successor(&d, dest, "victim", s.sid, &h), 0, "%s",
+		     mig_last_error(dest));
+	cr_expect_eq(honest_dest(dest, s.sid), 0, "%s", mig_last_error(dest));
+	cr_expect_eq(src_exited_within(&s, SLACK_MS), 0, "it died by itself");
+	cr_expect_eq(settled_state(s.sid, MIG_STATE_COMMITTED),
+		     MIG_STATE_COMMITTED);
+	cr_expect_eq(owner_of("victim"), getpid());
+	mig_handoff_free(h);
+	mig_unref(dest);
+	src_end(&s);
+}

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -41,6 +42,16 @@ static void stop(void)
 }
 
 TestSuite(rebind, .init = start, .fini = stop, .timeout = 60);
+
+/* memfd RAM needs no KVM: a legacy VMM offers no VM fd. */
+static void start_memfd(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root: registering VMs is a management operation");
+	cr_assert_eq(daemon_start(&d, "switch_timeout = 2s\n"), 0);
+}
+
+TestSuite(rebind_memfd, .init = start_memfd, .fini = stop, .timeout = 60);
 
 /* What the source leaves behind when it is told to exit. */
 enum leave {
@@ -85,19 +96,44 @@ static pid_t leave_child(int fd, uint8_t *mem, enum leave how)
 	}
 }
 
+/* Devices the source offers with its memory, if any. */
+#define NDEV 2
+static bool offer_devices;
+
+/* An eventfd and a console pipe (its read end is the source's). */
+static int source_devices(struct mig_device *dev)
+{
+	int p[2];
+
+	if (!offer_devices)
+		return 0;
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	dev[0] = (struct mig_device){ .kind = MIG_DEVICE_EVENTFD,
+				      .fd = eventfd(0, EFD_CLOEXEC) };
+	strcpy(dev[0].name, "irq0");
+	dev[1] = (struct mig_device){ .kind = MIG_DEVICE_PIPE, .fd = p[1] };
+	strcpy(dev[1].name, "console");
+	return dev[0].fd < 0 ? -1 : NDEV;
+}
+
 /* The source VMM, in its own process; never returns. */
 static void source_main(int out, const char *name, bool memfd, uint64_t size,
 			enum leave how)
 {
 	struct mig_ctx *c = connect_as_owner(&d, name);
+	/* No KVM needed for memfd RAM: then no VM fd is offered. */
 	int vm = make_vm(), fd;
 	struct report rep = { 0 };
+	struct mig_device dev[NDEV];
+	struct mig_offer_args a = { .vm_fd = vm, .devices = dev };
 	struct mig_region r;
 	struct stat st;
 	uint8_t *mem;
+	int ndev = source_devices(dev);
 
 	fd = memfd ? memfd_create("ram", MFD_CLOEXEC) : make_gmem(vm, size);
-	if (!c || fd < 0 || (memfd && ftruncate(fd, (off_t)size)))
+	if (!c || fd < 0 || ndev < 0 || (memfd && ftruncate(fd, (off_t)size)))
 		_exit(2);
 	mem = map_fd(fd, SZ);
 	if (!mem || fstat(fd, &st))
@@ -106,7 +142,10 @@ static void source_main(int out, const char *name, bool memfd, uint64_t size,
 	r = gmem_region(fd, size);
 	if (memfd)
 		r.kind = MIG_REGION_MEMFD;
-	if (mig_offer(c, name, &r, 1, vm, &rep.sid))
+	a.regions = &r;
+	a.nregions = 1;
+	a.ndevices = (unsigned int)ndev;
+	if (mig_offer_ex(c, name, &a, sizeof(a), &rep.sid))
 		_exit(4);
 	rep.ino = st.st_ino;
 	if (write(out, &rep, sizeof(rep)) != sizeof(rep))
@@ -222,6 +261,7 @@ static void expect_zeroed_memory(struct mig_ctx *dest, uint64_t sid,
 		     mig_last_error(dest));
 	cr_expect(mem->zeroed);
 	cr_expect_eq(mem->vm_fd, -1);
+	cr_expect_eq(mem->ndevices, 0, "no device for another identity");
 	cr_assert_eq(fstat(mem->regions[0].fd, &st), 0);
 	*ino = st.st_ino;
 	p = map_fd(mem->regions[0].fd, SZ);
@@ -300,8 +340,21 @@ static void memfd_fresh(enum leave how)
 	mig_unref(dest);
 }
 
-Test(rebind, memfd_gets_fresh_memory)
+Test(rebind_memfd, memfd_gets_fresh_memory)
 {
+	memfd_fresh(LEAVE_NOTHING);
+}
+
+/*
+ * Issue #20: a VM that offered devices. The rebind closes them when it
+ * starts (another identity never gets them), and the hand-out of the
+ * zeroed memory, after the source exited, must not name them: it
+ * succeeds, with memory and no device. The same source without devices
+ * is memfd_gets_fresh_memory above.
+ */
+Test(rebind_memfd, a_vm_that_offered_devices_gets_only_its_memory)
+{
+	offer_devices = true;
 	memfd_fresh(LEAVE_NOTHING);
 }
 
@@ -347,7 +400,7 @@ Test(rebind, a_mapping_left_behind_gets_it_refused)
 	left_behind(LEAVE_A_MAPPING, "maps");
 }
 
-Test(rebind, an_old_memfd_left_behind_reaches_nothing)
+Test(rebind_memfd, an_old_memfd_left_behind_reaches_nothing)
 {
 	memfd_fresh(LEAVE_AN_FD);
 }
