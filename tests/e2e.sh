@@ -23,6 +23,14 @@ MEM=${E2E_MEM:-128M}
 . "$(dirname "$0")/lib.sh"
 start_migrd
 
+# Reports (ok=1) a VMM printed after its "handed over": it ran the guest
+# it had given away (stdout, line-buffered: the log keeps their order).
+after_handover() {
+	awk '/^handed over/ { h = 1; next }
+	     h && /^report .*ok=1/ { n++ }
+	     END { print n + 0 }' "$1" 2>/dev/null || echo 0
+}
+
 # upgrades NAME STRATEGY COUNT PATTERN: COUNT upgrades in a row of the VMM
 # $pid, each checked: PATTERN in the new VMM's line, the guest's own
 # verdict, the old VMM gone, nothing left in migrd. $pid: the last VMM.
@@ -37,6 +45,8 @@ upgrades() {
 		expect "$1 #$n: $4" grep -q "$4" "$log"
 		expect "$1 #$n: guest verdict ok" has "$log" 'verdict=ok'
 		expect "$1 #$n: old VMM exited" wait_for 30 gone "$old"
+		expect "$1 #$n: old VMM ran nothing after handing over" \
+			test "$(after_handover "$dir/$1.$((n - 1))")" = 0
 		expect "$1 #$n: migrd holds no fds" test "$(held_fds)" = 0
 		pid=$new
 	done

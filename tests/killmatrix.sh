@@ -6,7 +6,11 @@
 # with real guests (refvmm on real KVM). After each trial, judged by the
 # guests' own progress reports:
 #   - the guest runs on exactly one side: never on both (DOUBLE), never on
-#     neither while a live VMM could have run it (LOST);
+#     neither while a live VMM could have run it (LOST). Both VMMs alive
+#     at the end is a DOUBLE, and so is a single ok=1 report from a source
+#     after it said "handed over" (however short, before exit_grace
+#     killed it); the guest's counter must go on from where the source
+#     left it, in whichever VMM runs it (LOST otherwise);
 #   - migrd holds no fd for it, has no session open, and names the VMM
 #     that runs it as the VM's owner, also when migrd itself was killed
 #     and started again (LEAK otherwise);
@@ -99,6 +103,19 @@ progress() { # progress LOG: the guest behind LOG reports on
 	c=$(reports "$1")
 	wait_for 30 more_reports "$1" "$c"
 }
+# Reports (ok=1) of a VMM after its "handed over": it ran the guest it
+# had given away. refvmm prints both on stdout, line-buffered, so their
+# order in the log is the order they happened in.
+after_handover() {
+	awk '/^handed over/ { h = 1; next }
+	     h && /^report .*ok=1/ { n++ }
+	     END { print n + 0 }' "$1" 2>/dev/null || echo 0
+}
+# The guest's counter, last reported in LOG (0 before any report).
+counter_in() {
+	c=$(last_counter "$1" 2>/dev/null)
+	echo "${c:-0}"
+}
 
 # trial VICTIM POINT -> one of: src dest with-vmm LOST DOUBLE LEAK
 trial() {
@@ -159,6 +176,15 @@ judge() {
 		kill -9 "$dst"
 		return
 	fi
+	late=$(after_handover "$srclog")
+	if [ "$late" -gt 0 ]; then
+		echo "DOUBLE after $victim $point: the source reported $late times after it handed over"
+		result=DOUBLE
+		[ $d_alive = 1 ] && kill -9 "$dst"
+		return
+	fi
+	# Where the source left the guest's counter: the runner goes on.
+	c_src=$(counter_in "$srclog")
 	if [ $s_alive = 0 ] && [ $d_alive = 0 ]; then
 		echo "# $victim $point: no VMM left"
 		case $victim:$point in
@@ -178,6 +204,9 @@ judge() {
 	fi
 	echo "# $victim $point: guest on the $result (pid $src)"
 	if ! progress "$srclog"; then
+		result=LOST
+	elif [ "$(counter_in "$srclog")" -le "$c_src" ] 2>/dev/null; then
+		echo "LOST after $victim $point: counter $(counter_in "$srclog"), the source had reached $c_src"
 		result=LOST
 	elif [ "$(held_fds)" != 0 ] || [ "$(owner_of_km)" != "$src" ] ||
 	     [ "$(session_of_km)" != 0 ]; then
