@@ -16,7 +16,7 @@
 set -u
 : "${HOOK:?run through ./dev libvirtd}"
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/stale-wrappers.sh"
+. "$(dirname "$0")/host-leftovers.sh"
 for p in libvirtd virtlogd virsh qemu-system-x86_64; do
 	command -v $p >/dev/null || {
 		echo "SKIP: $p is not installed (./dev libvirtd installs it)"

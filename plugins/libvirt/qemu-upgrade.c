@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -37,6 +38,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "json.h"
 #include "mig-util.h"
 #include "qemu.h"
 #include "qmp.h"
@@ -49,6 +51,8 @@ struct swap {
 	const char *uri, *domain, *emulator;
 	unsigned int timeout_s;
 	bool copy;			/* QEMU copies the RAM: for comparison */
+	bool if_needed;			/* nothing to do if it runs emulator */
+	int lock_fd;			/* the host's QEMU-upgrade lock */
 	bool paused;			/* the guest was paused: it stays so */
 	char name[256];
 	char uuid[VIR_UUID_STRING_BUFLEN];
@@ -526,10 +530,11 @@ static void guard_main(struct swap *s, int rfd)
 	/*
 	 * Nothing of migctl's but the pipe and the old QEMU's pidfd: the
 	 * handed-over fds and migctl's connection to migrd must close when
-	 * migctl dies, or neither QEMU nor migrd would see it.
+	 * migctl dies, or neither QEMU nor migrd would see it. The host's
+	 * upgrade lock stays held until the guard is done.
 	 */
 	for (int fd = 3; fd < 4096; fd++)
-		if (fd != rfd && fd != s->old_pidfd)
+		if (fd != rfd && fd != s->old_pidfd && fd != s->lock_fd)
 			close(fd);
 	while ((n = read(rfd, buf + len, sizeof(buf) - 1 - len)) != 0) {
 		char *nl;
@@ -674,6 +679,8 @@ static int parse(int argc, char **argv, struct swap *s)
 			s->emulator = argv[++i];
 		else if (strcmp(argv[i], "--copy") == 0)
 			s->copy = true;
+		else if (strcmp(argv[i], "--if-needed") == 0)
+			s->if_needed = true;
 		else if (strcmp(argv[i], "--timeout") == 0 && v &&
 			 !mig_parse_u64(v, &t) && t > 0 && t < 86400) {
 			s->timeout_s = (unsigned int)t;
@@ -686,7 +693,55 @@ static int parse(int argc, char **argv, struct swap *s)
 	return s->domain && s->emulator ? 0 : -EINVAL;
 }
 
-static int prepare(struct mig_ctx *ctx, struct swap *s)
+/*
+ * One QEMU upgrade at a time on a host: each stops libvirt's daemon for
+ * its swap, and a second one would find it stopped, or start it in the
+ * middle of the first one's swap. A guard forked by the holder inherits
+ * the lock, so a migctl killed mid-way keeps the host locked until its
+ * guard has finished the swap.
+ */
+static int host_lock(struct swap *s)
+{
+	const char *path = access("/run/lock", W_OK) == 0 ?
+		"/run/lock/migctl-qemu-upgrade.lock" :
+		"/run/migctl-qemu-upgrade.lock";
+	uint64_t end = mig_mono_ms() + (uint64_t)s->timeout_s * 1000;
+	bool said = false;
+
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			  0600);
+	if (s->lock_fd < 0) {
+		snprintf(s->err, sizeof(s->err), "cannot open %s: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	while (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK || mig_mono_ms() > end) {
+			snprintf(s->err, sizeof(s->err), "another QEMU upgrade holds %s (%s); nothing was changed",
+				 path, strerror(errno == EWOULDBLOCK ? ETIMEDOUT : errno));
+			return -1;
+		}
+		if (!said)
+			fprintf(stderr, "migctl: %s waits for another QEMU upgrade on this host\n",
+				s->domain);
+		said = true;
+		usleep(100000);
+	}
+	return 0;
+}
+
+bool qemu_runs(pid_t pid, const char *emulator)
+{
+	char path[64];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	return pid > 0 && stat(path, &a) == 0 && stat(emulator, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Everything we refuse on, without changing anything. */
+static int check(struct mig_ctx *ctx, struct swap *s)
 {
 	struct mig_list *l = NULL;
 	pid_t owner = 0;
@@ -703,6 +758,31 @@ static int prepare(struct mig_ctx *ctx, struct swap *s)
 			 s->name, owner, s->st.pid);
 		return -1;
 	}
+	return 0;
+}
+
+int qemu_upgrade_check(struct mig_ctx *ctx, const char *uri,
+		       const char *domain, const char *emulator,
+		       struct qemu_check *out)
+{
+	struct swap s = { .uri = uri, .domain = domain, .emulator = emulator,
+			  .old_pidfd = -1, .new_pidfd = -1, .guard_fd = -1,
+			  .lock_fd = -1 };
+	int r = check(ctx, &s);
+
+	mig_strlcpy(out->name, s.name[0] ? s.name : domain, sizeof(out->name));
+	out->pid = s.st.pid;
+	mig_strlcpy(out->why, s.err, sizeof(out->why));
+	if (!r && qemu_runs(s.st.pid, emulator))
+		r = 1;
+	qemu_proc_free(&s.old);
+	return r;
+}
+
+static int prepare(struct mig_ctx *ctx, struct swap *s)
+{
+	if (check(ctx, s))
+		return -1;
 	s->old_pidfd = mig_pidfd_open(s->st.pid);
 	if (s->old_pidfd < 0 ||
 	    daemon_find(&s->dmn, s->err, sizeof(s->err)))
@@ -782,22 +862,57 @@ static int swap(struct mig_ctx *ctx, struct swap *s)
 	return end_guard(s, true);
 }
 
+/* The outcome for scripts (and for migctl upgrade --all). */
+static void print_json(const struct swap *s, pid_t pid, bool already)
+{
+	struct json j;
+
+	json_init(&j, stdout);
+	json_open(&j, NULL, '{');
+	json_str(&j, "domain", s->name);
+	json_str(&j, "uuid", s->uuid);
+	json_i64(&j, "qemu_pid", pid);
+	json_str(&j, "emulator", s->emulator);
+	if (already) {
+		json_bool(&j, "already", true);
+	} else {
+		json_u64(&j, "downtime_ms", s->downtime_qemu);
+		json_u64(&j, "resume_ms", s->t_running - s->t_moved);
+		json_u64(&j, "total_ms", mig_mono_ms() - s->t0);
+		json_u64(&j, "bytes", s->bytes);
+	}
+	json_close(&j, '}');
+}
+
 int migctl_upgrade_qemu(struct mig_ctx *ctx, int argc, char **argv,
 			bool json)
 {
 	struct swap s = { .old_pidfd = -1, .new_pidfd = -1, .guard_fd = -1,
-			  .qo = { .fd = -1 }, .qn = { .fd = -1 } };
+			  .lock_fd = -1, .qo = { .fd = -1 }, .qn = { .fd = -1 } };
 	int r;
 
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--all") == 0)
+			return migctl_upgrade_all(ctx, argc, argv, json);
 	if (parse(argc, argv, &s)) {
-		fprintf(stderr, "migctl: upgrade needs [--connect URI] [--timeout S] [--copy] DOMAIN --emulator PATH\n");
+		fprintf(stderr, "migctl: upgrade needs [--connect URI] [--timeout S] [--copy] [--if-needed] DOMAIN --emulator PATH\n");
 		return 2;
 	}
 	virSetErrorFunc(NULL, quiet);
 	s.t0 = mig_mono_ms();
-	if (prepare(ctx, &s)) {
+	if (host_lock(&s) || prepare(ctx, &s)) {
 		fprintf(stderr, "migctl: cannot upgrade %s: %s\n", s.domain, s.err);
 		r = 1;
+		goto out;
+	}
+	/* Checked under the lock: an upgrade that just ended counts. */
+	if (s.if_needed && qemu_runs(s.st.pid, s.emulator)) {
+		if (json)
+			print_json(&s, s.st.pid, true);
+		else
+			printf("domain %s already runs %s (QEMU pid %d): nothing to do\n",
+			       s.name, s.emulator, s.st.pid);
+		r = 0;
 		goto out;
 	}
 	r = swap(ctx, &s);
@@ -805,9 +920,7 @@ int migctl_upgrade_qemu(struct mig_ctx *ctx, int argc, char **argv,
 	if ((r == 0 || r == 3) && libvirt_has_it(&s))
 		r = 1;
 	if (r == 0 && json)
-		printf("{\"domain\":\"%s\",\"uuid\":\"%s\",\"qemu_pid\":%d,\"emulator\":\"%s\",\"downtime_ms\":%" PRIu64 ",\"resume_ms\":%" PRIu64 ",\"total_ms\":%" PRIu64 ",\"bytes\":%" PRIu64 "}\n",
-		       s.name, s.uuid, s.new_pid, s.emulator, s.downtime_qemu,
-		       s.t_running - s.t_moved, mig_mono_ms() - s.t0, s.bytes);
+		print_json(&s, s.new_pid, false);
 	else if (r == 0)
 		printf("domain %s upgraded: QEMU pid %d -> %d (%s), downtime %" PRIu64 " ms in QEMU + %" PRIu64 " ms to resume, %" PRIu64 " bytes sent, %" PRIu64 " ms in all\n",
 		       s.name, s.old.pid, s.new_pid, s.emulator, s.downtime_qemu,
@@ -823,5 +936,6 @@ out:
 	daemon_free(&s.dmn);
 	mig_close_fds(&s.old_pidfd, 1);
 	mig_close_fds(&s.new_pidfd, 1);
+	mig_close_fds(&s.lock_fd, 1);
 	return r == 3 ? 1 : r;
 }

@@ -111,6 +111,27 @@ struct spawn {
 };
 int qemu_spawn(const struct spawn *sp, pid_t *pid, char *err, size_t len);
 
+/* qemu-upgrade.c */
+struct qemu_check {
+	char name[256];
+	pid_t pid;			/* its QEMU now, 0 if unknown */
+	char why[512];			/* why it would be refused */
+};
+/*
+ * Would migctl upgrade DOMAIN --emulator EMULATOR go ahead? 0 yes, 1 the
+ * domain already runs that binary (the same file, not just the same
+ * path), -1 refused (out->why says why). Changes nothing.
+ */
+int qemu_upgrade_check(struct mig_ctx *ctx, const char *uri,
+		       const char *domain, const char *emulator,
+		       struct qemu_check *out);
+/* pid runs the file at emulator (by device and inode). */
+bool qemu_runs(pid_t pid, const char *emulator);
+
+/* upgrade-all.c: migctl upgrade --all, a host's domains in one go. */
+int migctl_upgrade_all(struct mig_ctx *ctx, int argc, char **argv,
+		       bool json);
+
 /* pidfd helpers */
 int pidfd_wait_exit(int pidfd, int timeout_ms);
 int pidfd_kill(int pidfd, int sig);

@@ -19,6 +19,7 @@
 # listener at its fd.)
 set -u
 . "$(dirname "$0")/guest.sh"
+. "$(dirname "$0")/../host-leftovers.sh"
 accel=${MEMGUEST_ACCEL:-kvm}
 for p in libvirtd virtlogd virsh qemu-system-x86_64; do
 	command -v $p >/dev/null || {
@@ -89,10 +90,8 @@ else
 		echo "SKIP: $f runs while no libvirtd does; not starting one under it"
 		exit 77
 	done
-	cp -p "$conf" "$dir/qemu.conf"
+	qemu_as_root "$conf" "$dir/qemu.conf"
 	conf_saved=1
-	sed -i -e 's/^[[:space:]]*\(user\|group\)[[:space:]]*=/#&/' "$conf"
-	printf 'user = "root"\ngroup = "root"\n' >>"$conf"
 	libvirtd --daemon || { echo "FAIL: libvirtd does not start"; exit 1; }
 	started_libvirtd=$(cat /run/libvirtd.pid)
 	mg_t=300

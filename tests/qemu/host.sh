@@ -8,7 +8,7 @@
 # Without /dev/kvm the domains run under TCG (type='qemu').
 here=${here:-$(cd "$(dirname "$0")" && pwd)}
 . "$here/qemu/guest.sh"
-. "$here/stale-wrappers.sh"
+. "$here/host-leftovers.sh"
 for p in libvirtd virtlogd virsh qemu-system-x86_64; do
 	command -v $p >/dev/null || {
 		echo "SKIP: $p is not installed (./dev libvirtd installs it)"
@@ -95,9 +95,7 @@ rm_stale_wrappers "$hooks"
 printf '#!/bin/sh\n[ -d %s ] || exit 0\nMIGRD_HOOK_CONF=%s exec %s "$@" 2>>%s\n' \
 	"$dir" "$dir/hook.conf" "$HOOK" "$dir/hook.err" >"$wrapper"
 chmod 755 "$wrapper"
-cp -p "$conf" "$dir/qemu.conf"
-sed -i -e 's/^[[:space:]]*\(user\|group\)[[:space:]]*=/#&/' "$conf"
-printf 'user = "root"\ngroup = "root"\n' >>"$conf"
+qemu_as_root "$conf" "$dir/qemu.conf"
 pgrep -x virtlogd >/dev/null || { virtlogd --daemon && started_logd=1; }
 start_libvirtd || { echo "FAIL: libvirtd does not start"; exit 1; }
 
@@ -107,7 +105,7 @@ define_domain() {
 	sed -e "s|@TYPE@|$type|" -e "s|@NAME@|$1|" \
 		-e "s|@UUID@|$(cat /proc/sys/kernel/random/uuid)|" \
 		-e "s|@MEM_MIB@|$2|" -e "s|@KERNEL@|$img|" -e "s|@SEED@|$$|" \
-		-e "s|@DISK@|$dir/$1.disk|" -e "s|@TAP@|mq$$-$(echo $1 | cksum | cut -c1-4)|" \
+		-e "s|@DISK@|$dir/$1.disk|" -e "s|@TAP@|mq$(echo "$$-$1" | cksum | cut -d' ' -f1)|" \
 		-e "s|@LOG@|$dir/$1.log|" -e "s|@EMULATOR@|$qemu|" \
 		"$here/qemu/domain.xml.in" >"$dir/$1.xml"
 	[ "${3:-memfd}" = memfd ] ||
