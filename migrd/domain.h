@@ -220,5 +220,12 @@ void reaper_load(const char *line, int (*repin)(pid_t, uint64_t, uint64_t));
 /* journal.c: what survives migrd being killed and started again. */
 void journal_save(void);
 int journal_load(void);
+/*
+ * An O_PATH fd on dir if every directory from / down to it is owned by
+ * root (or migrd's user) and writable by nobody else (sticky ancestors
+ * excepted); else logged, naming @what whoever could write there could
+ * replace, and a negative errno. The journal's and the socket's check.
+ */
+int safe_dir_open(const char *dir, const char *what);
 
 #endif /* MIGRD_DOMAIN_H */

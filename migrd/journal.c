@@ -21,19 +21,151 @@
  * Only switchovers past the point where the source got its end of the
  * direct channel are recorded: before it, a restart aborts the session
  * and the source, which never paused, keeps its guest.
+ *
+ * The owners it names become VM owners, so it is believed only as
+ * systemd believes a state file: its directory checked like the socket's
+ * (root's, writable by nobody else) and opened once; the file opened
+ * through that directory without following a symlink or blocking on a
+ * FIFO, and read only if it is a regular file of migrd's user that
+ * nobody else may write. Writes go through the same directory: an
+ * anonymous file (O_TMPFILE) linked under a random name, or a random
+ * name made with O_EXCL, then renamed over the journal; no name an
+ * attacker could have prepared is ever opened.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "domain.h"
 
 #define JOURNAL_MAGIC "migrd-journal 1"
+/* A failed write is tried again this much later (and at the next event). */
+#define RETRY_MS 1000
+
+static struct {
+	int dirfd;			/* the checked directory; -1: none */
+	bool dir_done;			/* opened or refused, once */
+	char name[NAME_MAX + 1];	/* the journal's name in it */
+	struct watch retry;		/* timerfd while a write waits */
+	bool retry_armed;
+	bool failing;			/* a failed write was logged */
+	char *last;			/* what the file says now */
+	size_t last_len;
+} jr = { .dirfd = -1, .retry.fd = -1 };
+
+/*
+ * The socket's and the journal's directories are checked by this walk;
+ * it lives here, in the lower of their two layers, and sockpath.c calls
+ * down to it. Owned by root or us; writable by nobody else (sticky: if
+ * not last). @what names the file whoever could write there could swap.
+ */
+static int dir_safe(int fd, const char *path, bool last, const char *what)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode)) {
+		log_err("%s is not a directory", path);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		log_err("refusing %s: owned by uid %u, who could replace %s",
+			path, st.st_uid, what);
+		return -EPERM;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
+	    (last || !(st.st_mode & S_ISVTX))) {
+		log_err("refusing %s: writable by %s, who could replace %s",
+			path, st.st_mode & S_IWOTH ? "everybody" : "its group",
+			what);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Walk the canonical path of dir one component at a time, no symlinks. */
+int safe_dir_open(const char *dir, const char *what)
+{
+	char real[PATH_MAX], *comp, *save = NULL;
+	int fd, next, r;
+
+	if (!realpath(dir, real)) {
+		r = -errno;
+		log_err("cannot resolve %s: %s", dir, strerror(-r));
+		return r;
+	}
+	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = dir_safe(fd, "/", !strcmp(real, "/"), what);
+	for (comp = strtok_r(real, "/", &save); !r && comp;
+	     comp = strtok_r(NULL, "/", &save)) {
+		next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+			      O_CLOEXEC);
+		close(fd);
+		fd = next;
+		if (fd < 0) {
+			r = -errno;
+			log_err("cannot open %s (at %s): %s", dir, comp,
+				strerror(-r));
+			return r;
+		}
+		r = dir_safe(fd, dir, !save || !*save, what);
+	}
+	if (r) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/*
+ * The journal's directory, checked and opened once: every read and write
+ * after goes through this fd, so no path is resolved twice. A directory
+ * that is refused leaves migrd without a journal for this run (said once).
+ */
+static int journal_dir(void)
+{
+	const char *path = migrd.state_file;
+	char dir[sizeof(migrd.state_file)];
+	char *slash = strrchr(path, '/');
+	int fd;
+
+	if (jr.dir_done)
+		return jr.dirfd;
+	jr.dir_done = true;
+	if (path[0] != '/' || !slash[1] ||
+	    strlen(slash + 1) >= sizeof(jr.name)) {
+		log_err("not using the journal %s: it must be an absolute file name",
+			path);
+		return -EINVAL;
+	}
+	mig_strlcpy(jr.name, slash + 1, sizeof(jr.name));
+	mig_strlcpy(dir, path, sizeof(dir));
+	dir[slash == path ? 1 : slash - path] = '\0';
+	fd = safe_dir_open(dir, "the journal");
+	if (fd >= 0) {
+		/* fsync() wants a real fd, not O_PATH: the same directory. */
+		jr.dirfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(fd);
+	}
+	if (jr.dirfd < 0)
+		log_err("not using the journal %s: its directory is not safe; VMs registered now will not survive a restart",
+			path);
+	return jr.dirfd;
+}
 
 static void write_vm(FILE *f, const struct vm *vm)
 {
@@ -88,55 +220,191 @@ static int write_all(int fd, const char *p, size_t len)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return -1;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
 		p += n;
 		len -= (size_t)n;
 	}
 	return 0;
 }
 
+/* The whole text, on the disk: a crash after the rename finds all of it. */
+static int fill(int fd, const char *text, size_t len)
+{
+	int r = write_all(fd, text, len);
+
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	return r;
+}
+
+/* ".NAME.<16 random hex digits>": nobody can have prepared it. */
+static int temp_name(char *tmp, size_t size)
+{
+	unsigned char raw[8];
+	char hex[2 * sizeof(raw) + 1];
+	int n;
+
+	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
+		return -EAGAIN;
+	mig_hex(hex, raw, sizeof(raw));
+	n = snprintf(tmp, size, ".%s.%s", jr.name, hex);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * An anonymous file in the directory, written, then given the name tmp.
+ * Returns -EOPNOTSUPP when the file system or /proc cannot do it, so the
+ * caller makes tmp itself.
+ */
+static int write_tmpfile(const char *tmp, const char *text, size_t len)
+{
+	char proc[32];
+	int fd = openat(jr.dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
+			0600);
+	int r;
+
+	if (fd < 0)
+		return errno == EISDIR || errno == EINVAL ||
+		       errno == EOPNOTSUPP ? -EOPNOTSUPP : -errno;
+	r = fill(fd, text, len);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	/* Through /proc: AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH. */
+	if (!r && linkat(AT_FDCWD, proc, jr.dirfd, tmp, AT_SYMLINK_FOLLOW) < 0)
+		r = errno == ENOENT ? -EOPNOTSUPP : -errno;
+	close(fd);
+	return r;
+}
+
+/* The fallback: tmp made by us (O_EXCL), never a file found there. */
+static int write_named(const char *tmp, const char *text, size_t len)
+{
+	int fd = openat(jr.dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
+			O_NOFOLLOW | O_CLOEXEC, 0600);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = fill(fd, text, len);
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (r)
+		unlinkat(jr.dirfd, tmp, 0);
+	return r;
+}
+
+/* The new text under the journal's name, on the disk, or an error. */
+static int journal_write(const char *text, size_t len)
+{
+	char tmp[NAME_MAX + 1];
+	int r = temp_name(tmp, sizeof(tmp));
+
+	if (r)
+		return r;
+	r = write_tmpfile(tmp, text, len);
+	if (r == -EOPNOTSUPP)
+		r = write_named(tmp, text, len);
+	if (r)
+		return r;
+	if (renameat(jr.dirfd, tmp, jr.dirfd, jr.name) < 0) {
+		r = -errno;
+		unlinkat(jr.dirfd, tmp, 0);
+		return r;
+	}
+	/* The rename itself must survive a power cut too. */
+	return fsync(jr.dirfd) < 0 ? -errno : 0;
+}
+
+static void retry_due(struct watch *w, uint32_t events)
+{
+	uint64_t n;
+
+	(void)events;
+	if (read(w->fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug("journal retry timer: %m");
+	/* Still dirty: the save after this event writes it. */
+	jr.retry_armed = false;
+}
+
+/* Try again in RETRY_MS; without a timer, at the next event. */
+static void retry_later(void)
+{
+	struct itimerspec its = {
+		.it_value.tv_sec = RETRY_MS / 1000,
+		.it_value.tv_nsec = (RETRY_MS % 1000) * 1000000L,
+	};
+
+	if (jr.retry.fd < 0) {
+		jr.retry.fd = timerfd_create(CLOCK_MONOTONIC,
+					     TFD_NONBLOCK | TFD_CLOEXEC);
+		jr.retry.fn = retry_due;
+		if (jr.retry.fd < 0 || watch_add(&jr.retry, EPOLLIN) < 0) {
+			mig_close_fds(&jr.retry.fd, 1);
+			return;
+		}
+	}
+	jr.retry_armed = timerfd_settime(jr.retry.fd, 0, &its, NULL) == 0;
+}
+
+/* A failure is said once, and again only after a write worked. */
+static void save_failed(int err)
+{
+	if (!jr.failing)
+		log_err("cannot write the journal %s: %s; trying again every second",
+			migrd.state_file, strerror(-err));
+	jr.failing = true;
+	retry_later();
+}
+
+static void save_done(char *text, size_t len)
+{
+	if (jr.failing)
+		log_notice("the journal %s is written again", migrd.state_file);
+	jr.failing = false;
+	free(jr.last);
+	jr.last = text;
+	jr.last_len = len;
+	migrd.dirty = false;
+}
+
 /*
  * Write the journal if what it says changed: most events (a session
- * step, a query) leave it as it was and cost no I/O.
+ * step, a query) leave it as it was and cost no I/O. migrd stays dirty
+ * until a write succeeded, so a failed one is tried again.
  */
 void journal_save(void)
 {
-	static char *last;
-	static size_t last_len;
-	char tmp[sizeof(migrd.state_file) + 8];
 	size_t len;
 	char *text;
-	int fd, r;
+	int r;
 
-	if (!migrd.dirty || !migrd.state_file[0])
+	/* Waiting for the retry timer, unless this is the last chance. */
+	if (!migrd.dirty || !migrd.state_file[0] ||
+	    (jr.retry_armed && !migrd.stopping))
 		return;
-	migrd.dirty = false;
+	if (journal_dir() < 0) {
+		migrd.dirty = false;	/* no journal this run; said once */
+		return;
+	}
 	text = journal_text(&len);
 	if (!text) {
-		log_err("cannot write the journal: out of memory");
+		save_failed(-ENOMEM);
 		return;
 	}
-	if (last && len == last_len && memcmp(text, last, len) == 0) {
+	if (jr.last && len == jr.last_len && memcmp(text, jr.last, len) == 0) {
 		free(text);
+		migrd.dirty = false;
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.new", migrd.state_file);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		  0600);
-	r = fd < 0 ? -1 : write_all(fd, text, len);
-	if (fd >= 0 && close(fd) < 0)
-		r = -1;
-	if (r < 0 || rename(tmp, migrd.state_file) < 0) {
-		log_err("cannot write the journal %s: %m", migrd.state_file);
-		if (fd >= 0)
-			unlink(tmp);
+	r = journal_write(text, len);
+	if (r) {
 		free(text);
+		save_failed(r);
 		return;
 	}
-	free(last);
-	last = text;
-	last_len = len;
+	save_done(text, len);
 }
 
 /*
@@ -170,6 +438,16 @@ struct jvm {
 static struct jvm orphans[ORPHANS_MAX];
 static unsigned int norphans;
 
+static struct jvm *orphan_find(const char *key)
+{
+	for (unsigned int i = 0; i < norphans; i++)
+		if (!strcmp(orphans[i].id, key) ||
+		    !strcmp(orphans[i].name, key) ||
+		    !strcasecmp(orphans[i].uuid, key))
+			return &orphans[i];
+	return NULL;
+}
+
 static struct vm *register_again(const struct jvm *j, int pidfd, pid_t pid,
 				 uid_t uid, uint64_t ino, uint64_t start)
 {
@@ -188,6 +466,36 @@ static struct vm *register_again(const struct jvm *j, int pidfd, pid_t pid,
 	return vm;
 }
 
+/* An identity as vm_create() makes them: 32 lowercase hex digits. */
+static bool valid_id(const char *id)
+{
+	return strlen(id) == MIG_ID_LEN - 1 &&
+	       strspn(id, "0123456789abcdef") == MIG_ID_LEN - 1;
+}
+
+/*
+ * One VM per identity, name and UUID, as a registration is held to: an
+ * earlier line (registered or orphaned) keeps it, a later one is refused.
+ */
+static bool vm_line_ok(const struct jvm *j)
+{
+	const char *uuid = strcmp(j->uuid, "-") ? j->uuid : "";
+	struct why w;
+
+	if (vm_find(j->id) || orphan_find(j->id)) {
+		log_warn("journal %s: a second VM with identity %s (%s) is refused; the first stays",
+			 migrd.state_file, j->id, j->name);
+		return false;
+	}
+	if (check_new_names(j->name, uuid, &w) < 0 ||
+	    orphan_find(j->name) || (*uuid && orphan_find(uuid))) {
+		log_warn("journal %s: VM %s (%s) is refused: its name or UUID is invalid or already taken by an earlier line",
+			 migrd.state_file, j->id, j->name);
+		return false;
+	}
+	return true;
+}
+
 static void load_vm(const char *line)
 {
 	struct jvm j;
@@ -195,11 +503,12 @@ static void load_vm(const char *line)
 
 	if (sscanf(line, "vm %32s %63s %36s %d %" SCNu64 " %" SCNu64 " %u %u %" SCNu64,
 		   j.id, j.name, j.uuid, &j.pid, &j.ino, &j.start, &j.uid,
-		   &j.upgrades, &j.reg_ms) != 9 ||
-	    strlen(j.id) != MIG_ID_LEN - 1) {
+		   &j.upgrades, &j.reg_ms) != 9 || !valid_id(j.id)) {
 		log_warn("journal: ignoring a malformed line");
 		return;
 	}
+	if (!vm_line_ok(&j))
+		return;
 	pidfd = repin(j.pid, j.ino, j.start);
 	if (pidfd >= 0) {
 		register_again(&j, pidfd, j.pid, (uid_t)j.uid, j.ino, j.start);
@@ -219,20 +528,36 @@ static void load_vm(const char *line)
 static void hand_orphan(const char *vm_id, uint64_t id, int pidfd, pid_t pid,
 			uid_t uid, uint64_t ino, uint64_t start)
 {
+	struct jvm *j = orphan_find(vm_id);
 	struct vm *vm;
 
-	for (unsigned int i = 0; i < norphans; i++) {
-		if (strcmp(orphans[i].id, vm_id) != 0)
-			continue;
-		vm = register_again(&orphans[i], pidfd, pid, uid, ino, start);
-		if (vm) {
-			vm->upgrades++;
-			log_notice("session %" PRIu64 " (VM %s): committed while migrd was down; the destination pid %d owns the guest",
-				   id, vm->name, pid);
-		}
+	if (!j || strcmp(j->id, vm_id) != 0) {
+		close(pidfd);
 		return;
 	}
-	close(pidfd);
+	vm = register_again(j, pidfd, pid, uid, ino, start);
+	if (vm) {
+		vm->upgrades++;
+		log_notice("session %" PRIu64 " (VM %s): committed while migrd was down; the destination pid %d owns the guest",
+			   id, vm->name, pid);
+	}
+}
+
+/*
+ * One switchover per VM and per session number: a second line for
+ * either is refused (a VM handed from an orphan was already decided).
+ */
+static bool switch_line_ok(uint64_t id, const char *vm_id)
+{
+	struct vm *vm = vm_find(vm_id);
+
+	if (session_find(id, false) || (vm && vm->session) ||
+	    (vm && orphan_find(vm_id))) {
+		log_warn("journal %s: a second switchover line for session %" PRIu64 " or VM %s is refused; the first stays",
+			 migrd.state_file, id, vm_id);
+		return false;
+	}
+	return true;
 }
 
 static void load_switch(const char *line)
@@ -248,6 +573,8 @@ static void load_switch(const char *line)
 		log_warn("journal: ignoring a malformed line");
 		return;
 	}
+	if (!switch_line_ok(id, vm_id))
+		return;
 	vm = vm_find(vm_id);
 	pidfd = repin(pid, ino, start);
 	if (!vm && pidfd >= 0)
@@ -263,27 +590,96 @@ static void load_switch(const char *line)
 				(uid_t)uid, ino, start);
 }
 
-/* Read the journal a previous migrd left; nothing there is not an error. */
-int journal_load(void)
+/*
+ * Is what we opened a journal only migrd could have written? A regular
+ * file (not a FIFO that blocks or a device), migrd's user's, writable by
+ * nobody else. Says why not, once, in one line.
+ */
+static bool file_trusted(int fd)
+{
+	const char *path = migrd.state_file;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		log_err("refusing the journal %s: cannot stat it: %m; starting with no VMs",
+			path);
+		return false;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_err("refusing the journal %s: it is not a regular file; starting with no VMs",
+			path);
+		return false;
+	}
+	if (st.st_uid != geteuid()) {
+		log_err("refusing the journal %s: it is owned by uid %u, not migrd's uid %u; starting with no VMs",
+			path, st.st_uid, geteuid());
+		return false;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		log_err("refusing the journal %s: it is writable by %s; starting with no VMs",
+			path, st.st_mode & S_IWOTH ? "everybody" : "its group");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The journal, opened through its directory: never a symlink followed,
+ * never an open that waits (O_NONBLOCK: a FIFO there opens at once and
+ * is refused as one). NULL: nothing to read (said why, if not absent).
+ */
+static FILE *journal_open(void)
+{
+	FILE *f;
+	int fd;
+
+	if (journal_dir() < 0)
+		return NULL;
+	fd = openat(jr.dirfd, jr.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC);
+	if (fd < 0 && errno == ELOOP)
+		log_err("refusing the journal %s: it is a symbolic link; starting with no VMs",
+			migrd.state_file);
+	else if (fd < 0 && errno != ENOENT)
+		log_err("refusing the journal %s: cannot open it: %m; starting with no VMs",
+			migrd.state_file);
+	if (fd < 0)
+		return NULL;
+	if (!file_trusted(fd)) {
+		close(fd);
+		return NULL;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		log_err("cannot read the journal %s: %m; starting with no VMs",
+			migrd.state_file);
+		close(fd);
+	}
+	return f;
+}
+
+/* A line the buffer cut is not a line: skip the rest of it. */
+static bool whole_line(FILE *f, const char *line)
+{
+	int c;
+
+	if (strchr(line, '\n') || feof(f))
+		return true;
+	while ((c = getc(f)) != EOF && c != '\n')
+		;
+	log_warn("journal: ignoring a line too long to be one of migrd's");
+	return false;
+}
+
+static void load_lines(FILE *f)
 {
 	char line[512];
-	FILE *f;
 
-	if (!migrd.state_file[0])
-		return 0;
-	f = fopen(migrd.state_file, "re");
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
-	if (!fgets(line, sizeof(line), f) ||
-	    strncmp(line, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) != 0) {
-		log_warn("%s is not a migrd journal; starting empty",
-			 migrd.state_file);
-		fclose(f);
-		return 0;
-	}
 	while (fgets(line, sizeof(line), f)) {
 		uint64_t n;
 
+		if (!whole_line(f, line))
+			continue;
 		if (sscanf(line, "next-session %" SCNu64, &n) == 1)
 			migrd.next_session = n;
 		else if (strncmp(line, "vm ", 3) == 0)
@@ -293,8 +689,31 @@ int journal_load(void)
 		else if (strncmp(line, "reap ", 5) == 0)
 			reaper_load(line, repin);
 	}
+}
+
+/*
+ * Read the journal a previous migrd left; nothing there is not an error,
+ * and neither is a journal refused (said why): migrd starts with no VMs.
+ * Either way the next save writes what this migrd knows.
+ */
+int journal_load(void)
+{
+	char line[512];
+	FILE *f;
+
+	if (!migrd.state_file[0])
+		return 0;
+	migrd.dirty = true;
+	f = journal_open();
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof(line), f) ||
+	    strncmp(line, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) != 0)
+		log_warn("%s is not a migrd journal; starting empty",
+			 migrd.state_file);
+	else
+		load_lines(f);
 	fclose(f);
 	norphans = 0;
-	migrd.dirty = true;
 	return 0;
 }

@@ -40,67 +40,6 @@ static struct {
 	ino_t ino;
 } sp = { .dirfd = -1, .lockfd = -1 };
 
-/* Owned by root or us; writable by nobody else (sticky: if not last). */
-static int dir_safe(int fd, const char *path, bool last)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode)) {
-		log_err("%s is not a directory", path);
-		return -ENOTDIR;
-	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		log_err("refusing %s: owned by uid %u, who could replace the socket",
-			path, st.st_uid);
-		return -EPERM;
-	}
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
-	    (last || !(st.st_mode & S_ISVTX))) {
-		log_err("refusing %s: writable by %s, who could replace the socket",
-			path, st.st_mode & S_IWOTH ? "everybody" : "its group");
-		return -EPERM;
-	}
-	return 0;
-}
-
-/* Walk the canonical path of dir one component at a time, no symlinks. */
-static int open_dir(const char *dir)
-{
-	char real[PATH_MAX], *comp, *save = NULL;
-	int fd, next, r;
-
-	if (!realpath(dir, real)) {
-		r = -errno;
-		log_err("cannot resolve %s: %s", dir, strerror(-r));
-		return r;
-	}
-	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = dir_safe(fd, "/", !strcmp(real, "/"));
-	for (comp = strtok_r(real, "/", &save); !r && comp;
-	     comp = strtok_r(NULL, "/", &save)) {
-		next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-			      O_CLOEXEC);
-		close(fd);
-		fd = next;
-		if (fd < 0) {
-			r = -errno;
-			log_err("cannot open %s (at %s): %s", dir, comp,
-				strerror(-r));
-			return r;
-		}
-		r = dir_safe(fd, dir, !save || !*save);
-	}
-	if (r) {
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
 /* One migrd per socket: the lock file beside it, holding our pid. */
 static int take_lock(void)
 {
@@ -197,7 +136,8 @@ int sockpath_claim(const char *path)
 	/* The usual /run/migrd: created for us, as root, private enough. */
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		log_warn("cannot create %s: %m", dir);
-	sp.dirfd = open_dir(dir);
+	/* The same walk as the journal's directory (journal.c). */
+	sp.dirfd = safe_dir_open(dir, "the socket");
 	if (sp.dirfd < 0)
 		return sp.dirfd;
 	r = take_lock();
