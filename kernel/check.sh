@@ -9,7 +9,14 @@
 # --selftest; it runs after the test binary when no TEST is named); with
 # --stack, also the project's own migrd, migctl and refvmm from BUILD with
 # the shared libraries they load, and tests/kernel/stack.sh, which runs
-# the whole stack on this kernel after the kernel tests. The run fails on
+# the whole stack on this kernel after the kernel tests; then (not with
+# --bench) every Criterion program of BUILD's tests/ that needs KVM (its
+# source calls REQUIRE_ROOT_KVM or kvm_unavailable), with the FAKE link
+# ioctl and jq, run by tests/kernel/criterion.sh, where a skipped test
+# counts as failed. Those need guest_memfd with MMAP and INIT_SHARED
+# (Linux 6.18); while the kernel's uapi header lacks either, they are
+# left out with a line saying so (MIGRD_KERNEL_CRITERION=1: run them
+# anyway; =0: never). The run fails on
 # a failed test, a missing closing line, or anything the kernel itself
 # reports: a WARNING, a BUG or oops, KASAN, lockdep. Its last line adds
 # up the suites' own "N passed, N failed". With --bench, bench/kernel.sh
@@ -76,17 +83,68 @@ pack() { # pack PROGRAM...: into /stack, their libraries into /stack/lib
 	done
 	cp -L /lib64/ld-linux-x86-64.so.2 "$work/root/lib64/"
 }
+# The Criterion programs that need KVM, found by their sources (so a new
+# one comes along), built in BUILD if they are not yet (make check builds
+# them), packed with the FAKE link ioctl, jq (test-inject) and the runner.
+crit= filters=
+criterion() {
+	src=${image%/out-*/arch/x86/boot/bzImage}/src
+	case ${MIGRD_KERNEL_CRITERION:-auto} in
+	0) return 0 ;;
+	1) ;;
+	*)	if ! grep -q GUEST_MEMFD_FLAG_MMAP "$src/include/uapi/linux/kvm.h" ||
+		   ! grep -q GUEST_MEMFD_FLAG_INIT_SHARED "$src/include/uapi/linux/kvm.h"; then
+			echo "kernel: NOT RUN: the Criterion KVM tests (harness.c's kvm_unavailable) need guest_memfd with MMAP|INIT_SHARED, which this kernel lacks; they would all skip (MIGRD_KERNEL_CRITERION=1 runs them anyway)" >&2
+			return 0
+		fi ;;
+	esac
+	crit=$(grep -l -E 'REQUIRE_ROOT_KVM|kvm_unavailable' \
+		"$here"/../tests/test-*.c | sed 's|.*/||; s|\.c$||' | tr '\n' ' ')
+	[ -n "$crit" ] || return 0
+	targets=
+	for t in $crit; do targets="$targets tests/$t"; done
+	if ! make -C "$stack" $targets tests/fake/link-ioctl.la >"$work/make.log" 2>&1; then
+		echo "kernel: the Criterion tests did not build:" >&2
+		tail -n 30 "$work/make.log" >&2
+		exit 1
+	fi
+	for t in $crit; do
+		p=$stack/tests/$t
+		# A libtool wrapper script: the real program is in .libs.
+		if [ "$(head -c 2 "$p")" = "#!" ]; then
+			p=$stack/tests/.libs/$t
+			[ -f "$p" ] || p=$stack/tests/.libs/lt-$t
+		fi
+		pack "$p"
+		[ "${p##*/}" = "$t" ] || mv "$work/root/stack/${p##*/}" "$work/root/stack/$t"
+	done
+	pack "$stack/tests/fake/.libs/link-ioctl.so"
+	jq=$(command -v jq || true)
+	[ -z "$jq" ] || pack "$jq"
+	cp "$here/../tests/kernel/criterion.sh" "$work/root/stack/"
+	# CRITERION_FILTER_test_x='pattern' narrows one program (a test too
+	# slow under TCG): passed on from this environment.
+	filters=$(env | sed -n "s/^\(CRITERION_FILTER_[A-Za-z0-9_]*\)=\(.*\)/\1='\2'/p" | tr '\n' ' ')
+}
 run_stack=
 if [ -n "$stack" ]; then
 	pack "$stack/migrd/migrd" "$stack/migrd/migctl" \
 		"$stack/examples/refvmm/.libs/refvmm"
 	cp "$here/../tests/lib.sh" "$here/../$suite" "$work/root/stack/"
+	[ "$suite" = bench/kernel.sh ] || criterion
 	run_stack="mount -t tmpfs tmp /tmp; mkdir -p /run
 echo 'stack: begin'
 N=${BENCH_N:-5} SIZES='${BENCH_SIZES:-32M 128M 512M}' \\
 	LD_LIBRARY_PATH=/stack/lib MIGRD=/stack/migrd MIGCTL=/stack/migctl \\
 	REFVMM=/stack/refvmm sh /stack/$(basename "$suite")
 echo \"stack: end rc=\$?\""
+	[ -z "$crit" ] || run_stack="$run_stack
+mkdir -p /dev/shm; mount -t tmpfs shm /dev/shm
+echo 'criterion: begin'
+$filters CRITERION='$crit' DIR=/stack LD_LIBRARY_PATH=/stack/lib PATH=/stack:/bin \\
+	MIGRD_BIN=/stack/migrd MIGCTL=/stack/migctl REFVMM=/stack/refvmm \\
+	FAKE_LINK=/stack/link-ioctl.so sh /stack/criterion.sh
+echo \"criterion: end rc=\$?\""
 fi
 cat >"$work/root/init" <<EOF
 #!/bin/busybox sh
@@ -109,6 +167,7 @@ mem=2G
 limit=900
 [ -n "$stack" ] && limit=1800
 [ -n "$debug" ] && { mem=3G; limit=2400; }
+[ -n "$crit" ] && limit=$((limit + 900))
 start=$(date +%s)
 # Two sockets of one CPU each: the tiny kernel has no ACPI, and QEMU's
 # MP table lists sockets, so "-smp 2" alone boots one CPU. TCG's TSCs
@@ -166,6 +225,7 @@ closing=$(awk '{ p += $1; f += $3 } END { if (NR) print p " passed, " f " failed
 want=1
 [ -n "$selftest" ] && want=$((want + 1))
 [ -n "$stack" ] && want=$((want + 1))
+[ -n "$crit" ] && want=$((want + 1))
 if [ -z "$closing" ] || [ "$suites" -lt $want ]; then
 	echo "kernel: no closing line; the console said:" >&2
 	tail -n 40 "$log" >&2
@@ -174,6 +234,7 @@ if [ -z "$closing" ] || [ "$suites" -lt $want ]; then
 fi
 tr -d '\r' <"$log" | grep -q '^ktest: end rc=0$' || fail=1
 [ -z "$stack" ] || tr -d '\r' <"$log" | grep -q '^stack: end rc=0$' || fail=1
+[ -z "$crit" ] || tr -d '\r' <"$log" | grep -q '^criterion: end rc=0$' || fail=1
 [ $fail = 0 ] || case "$closing" in *" 0 failed") closing="${closing% 0 failed} 1 failed" ;; esac
 # Beside the console log, for ./dev kernel-newest to quote.
 echo "$closing" >"${image%/arch/x86/boot/bzImage}/result" 2>/dev/null || true

@@ -44,6 +44,10 @@ static int start(struct daemon *d, const char *config, bool logged)
 		return -errno;
 	if (d->pid == 0) {
 		const char *dbg = getenv("MIGRD_TEST_DEBUG");
+		/* MIGRD_BIN in the environment overrides the build's own
+		 * path: kernel/check.sh runs these tests inside a booted
+		 * kernel, with migrd packed somewhere else. */
+		const char *bin = getenv("MIGRD_BIN");
 
 		if (d->log[0] && !freopen(d->log, "w", stderr))
 			_exit(126);
@@ -51,8 +55,8 @@ static int start(struct daemon *d, const char *config, bool logged)
 		close_range(3, ~0U, 0);
 		/* A test that crashes must not leave its daemon behind. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execl(MIGRD_BIN, "migrd", "--foreground", "--config", conf,
-		      dbg ? "--debug" : NULL, NULL);
+		execl(bin && *bin ? bin : MIGRD_BIN, "migrd", "--foreground",
+		      "--config", conf, dbg ? "--debug" : NULL, NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
