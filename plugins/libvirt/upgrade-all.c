@@ -10,8 +10,10 @@
  * refused and why. --dry-run stops there. Then the upgrades, at most
  * --parallel at a time, each in a child migctl of its own process group
  * (a Ctrl-C reaches only us: we stop launching and let those in flight
- * finish, which their guards would do anyway), until --max-failures
- * upgrades failed. Last, a report.
+ * finish, which their guards would do anyway) writing to files of its
+ * own, not pipes (killed, we must not take a child down with SIGPIPE in
+ * the middle of its swap), until --max-failures upgrades failed. Last, a
+ * report.
  *
  * Run again after an interruption, it picks up exactly what is left:
  * the plan skips domains already on PATH, and each child checks that
@@ -27,7 +29,6 @@
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@
 #define MAX_PARALLEL	64
 #define MAX_PATTERNS	32
 #define REDRAW_MS	250
+#define TMPDIR		"/tmp"
 
 enum plan { PLAN_UPGRADE, PLAN_ALREADY, PLAN_REFUSED };
 enum result {
@@ -71,7 +73,6 @@ struct vm {
 	pid_t child;
 	int out, err;			/* the child's stdout and stderr */
 	char obuf[2048], ebuf[2048];
-	size_t olen, elen;
 	uint64_t t_start, t_end;
 	long long pid_after, downtime_ms, resume_ms;
 };
@@ -288,11 +289,19 @@ static void print_plan(const struct opts *o, const struct run *r, bool json)
 
 /* ---- the upgrades --------------------------------------------------------- */
 
-/* One child migctl: its own process group, stdout and stderr to us. */
+/* A file that is nobody's but ours and the child's: gone when closed. */
+static int scratch_file(void)
+{
+	int fd = open(TMPDIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* One child migctl: its own process group, stdout and stderr to files. */
 static int launch(const struct opts *o, struct vm *v)
 {
 	const char *argv[16];
-	int out[2], err[2], n = 0;
+	int n = 0;
 
 	argv[n++] = "migctl";
 	argv[n++] = "--json";
@@ -310,35 +319,39 @@ static int launch(const struct opts *o, struct vm *v)
 		argv[n++] = o->timeout;
 	}
 	argv[n] = NULL;
-	if (pipe2(out, O_CLOEXEC) < 0)
-		return -errno;
-	if (pipe2(err, O_CLOEXEC) < 0) {
-		mig_close_fds(out, 2);
-		return -errno;
-	}
+	v->out = scratch_file();
+	v->err = scratch_file();
+	if (v->out < 0 || v->err < 0)
+		goto fail;
 	v->child = fork();
-	if (v->child < 0) {
-		mig_close_fds(out, 2);
-		mig_close_fds(err, 2);
-		return -errno;
-	}
+	if (v->child < 0)
+		goto fail;
 	if (v->child == 0) {
 		setpgid(0, 0);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
+		signal(SIGHUP, SIG_DFL);
+		dup2(v->out, STDOUT_FILENO);
+		dup2(v->err, STDERR_FILENO);
 		execv("/proc/self/exe", (char **)argv);
 		_exit(127);
 	}
-	close(out[1]);
-	close(err[1]);
-	v->out = out[0];
-	v->err = err[0];
-	v->olen = v->elen = 0;
 	v->t_start = mig_mono_ms();
 	v->res = RES_RUNNING;
 	return 0;
+fail:
+	mig_close_fds(&v->out, 1);
+	mig_close_fds(&v->err, 1);
+	return -1;
+}
+
+/* What the child wrote into fd, from the start, as a string. */
+static void slurp(int *fd, char *buf, size_t len)
+{
+	ssize_t n = pread(*fd, buf, len - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	mig_close_fds(fd, 1);
 }
 
 /*
@@ -348,10 +361,11 @@ static int launch(const struct opts *o, struct vm *v)
 static void child_error(struct vm *v, char *out, size_t len)
 {
 	static const char off[] = " called off: ";
+	size_t n = strlen(v->ebuf);
 	char *p = strstr(v->ebuf, off);
 
-	while (v->elen && v->ebuf[v->elen - 1] == '\n')
-		v->ebuf[--v->elen] = '\0';
+	while (n && v->ebuf[n - 1] == '\n')
+		v->ebuf[--n] = '\0';
 	if (p) {
 		p += sizeof(off) - 1;
 	} else {
@@ -379,6 +393,8 @@ static void ended(struct run *r, struct vm *v, int status)
 {
 	v->t_end = mig_mono_ms();
 	r->in_flight--;
+	slurp(&v->out, v->obuf, sizeof(v->obuf));
+	slurp(&v->err, v->ebuf, sizeof(v->ebuf));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		v->res = strstr(v->obuf, "\"already\":true") ? RES_ALREADY :
 			 RES_UPGRADED;
@@ -396,33 +412,12 @@ static void ended(struct run *r, struct vm *v, int status)
 	r->failures++;
 }
 
-/* Read what a child said; once both pipes are shut, reap it. */
-static void drain(struct run *r, struct vm *v)
+/* A child that ended: its outcome. */
+static void reap(struct run *r, struct vm *v)
 {
-	int *fds[2] = { &v->out, &v->err };
-	char *bufs[2] = { v->obuf, v->ebuf };
-	size_t *lens[2] = { &v->olen, &v->elen };
 	int status;
 
-	for (int k = 0; k < 2; k++) {
-		size_t room = sizeof(v->obuf) - 1 - *lens[k];
-		char scratch[512];
-		ssize_t n;
-
-		if (*fds[k] < 0)
-			continue;
-		/* Past the buffer's end we still read, so the child never blocks. */
-		n = room ? read(*fds[k], bufs[k] + *lens[k], room) :
-			   read(*fds[k], scratch, sizeof(scratch));
-		if (n > 0 && room) {
-			*lens[k] += (size_t)n;
-			bufs[k][*lens[k]] = '\0';
-		} else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
-			mig_close_fds(fds[k], 1);
-		}
-	}
-	if (v->out < 0 && v->err < 0 &&
-	    waitpid(v->child, &status, 0) == v->child)
+	if (waitpid(v->child, &status, WNOHANG) == v->child)
 		ended(r, v, status);
 }
 
@@ -448,6 +443,14 @@ static void say_done(const struct run *r, const struct vm *v, unsigned int k)
 	fputc('\n', stderr);
 }
 
+/* Take the progress block off the terminal (a line goes there next). */
+static void erase(struct run *r)
+{
+	for (unsigned int i = 0; i < r->drawn; i++)
+		fputs("\033[A\033[2K", stderr);
+	r->drawn = 0;
+}
+
 /* On a terminal: a line per domain in flight, then counts and an ETA. */
 static void draw(struct run *r)
 {
@@ -456,9 +459,7 @@ static void draw(struct run *r)
 
 	if (!r->tty)
 		return;
-	for (unsigned int i = 0; i < r->drawn; i++)
-		fputs("\033[A\033[2K", stderr);
-	r->drawn = 0;
+	erase(r);
 	for (unsigned int i = 0; i < r->n; i++) {
 		const struct vm *v = &r->vms[i];
 
@@ -487,11 +488,13 @@ static bool may_launch(const struct opts *o, struct run *r)
 {
 	if (interrupted && !r->stopping) {
 		r->stopping = true;
+		erase(r);
 		fprintf(stderr, "migctl: interrupted: no more upgrades start; %u in flight finish\n",
 			r->in_flight);
 	}
 	if (o->max_failures && r->failures >= o->max_failures && !r->stopping) {
 		r->stopping = true;
+		erase(r);
 		fprintf(stderr, "migctl: %u failed: no more upgrades start (--max-failures %u)\n",
 			r->failures, o->max_failures);
 	}
@@ -503,10 +506,6 @@ static void run_all(const struct opts *o, struct run *r)
 	unsigned int finished = 0;
 
 	for (;;) {
-		struct pollfd pfd[2 * MAX_PARALLEL];
-		struct vm *who[2 * MAX_PARALLEL];
-		nfds_t n = 0;
-
 		while (r->next < r->n && may_launch(o, r)) {
 			struct vm *v = &r->vms[r->next++];
 
@@ -517,6 +516,7 @@ static void run_all(const struct opts *o, struct run *r)
 				snprintf(v->c.why, sizeof(v->c.why), "cannot start migctl: %s",
 					 strerror(errno));
 				r->failures++;
+				erase(r);
 				say_done(r, v, ++finished);
 				continue;
 			}
@@ -526,34 +526,16 @@ static void run_all(const struct opts *o, struct run *r)
 		}
 		if (!r->in_flight)
 			break;
-		for (unsigned int i = 0; i < r->n; i++) {
-			struct vm *v = &r->vms[i];
-
-			if (v->res != RES_RUNNING)
-				continue;
-			for (int k = 0; k < 2; k++) {
-				int fd = k ? v->err : v->out;
-
-				if (fd < 0)
-					continue;
-				pfd[n] = (struct pollfd){ .fd = fd, .events = POLLIN };
-				who[n++] = v;
-			}
-			/* Both pipes shut but not reaped yet: reap now. */
-			if (v->out < 0 && v->err < 0)
-				drain(r, v);
-		}
 		draw(r);
-		if (n && poll(pfd, n, REDRAW_MS) > 0)
-			for (nfds_t i = 0; i < n; i++)
-				if (pfd[i].revents && who[i]->res == RES_RUNNING)
-					drain(r, who[i]);
+		usleep(REDRAW_MS * 1000);
+		for (unsigned int i = 0; i < r->n; i++)
+			if (r->vms[i].res == RES_RUNNING)
+				reap(r, &r->vms[i]);
 		for (unsigned int i = 0; i < r->n; i++) {
 			struct vm *v = &r->vms[i];
 
 			if (v->t_end && v->child) {
-				if (r->tty)
-					draw(r);
+				erase(r);
 				say_done(r, v, ++finished);
 				v->child = 0;
 			}
@@ -562,9 +544,7 @@ static void run_all(const struct opts *o, struct run *r)
 	for (unsigned int i = r->next; i < r->n; i++)
 		if (r->vms[i].res == RES_PENDING)
 			r->vms[i].res = RES_NOT_STARTED;
-	if (r->tty) {
-		draw(r);
-	}
+	erase(r);
 }
 
 /* ---- the report ----------------------------------------------------------- */
