@@ -35,6 +35,9 @@ if [ $# -ge 2 ]; then
 fi
 sizes=${sizes:-1024 4096}
 here=$top/tests
+# QEMU's copy of several GiB under TCG outlasts migrd's default deadlines.
+export MIGRD_EXTRA_CONF="prepare_timeout = 1800s
+switch_timeout = 1800s"
 . "$here/qemu/host.sh"
 emu=${QEMU_BENCH_EMULATOR:-$qemu}
 res=$out/qemu.txt
@@ -57,7 +60,7 @@ for mib in $sizes; do
 		flag=
 		[ $mode = copy ] && flag=--copy
 		for i in $(seq "$n"); do
-			o=$("$MIGCTL" --json upgrade $flag "$d" --emulator "$emu" 2>"$dir/err") || {
+			o=$("$MIGCTL" --json upgrade $flag --timeout 1800 "$d" --emulator "$emu" 2>"$dir/err") || {
 				echo "bench: $d: $(cat "$dir/err")" >&2
 				break
 			}
