@@ -198,6 +198,12 @@ struct mig_vm_info {
 	uint64_t registered_ms;		/* CLOCK_REALTIME */
 };
 
+/*
+ * Grew in LIBMIG_0.4 (devices, format). The calls that fill it or hand
+ * out arrays of it, mig_list(), mig_show(), mig_list_free() and
+ * mig_next_event(), are LIBMIG_0.6 symbols; their LIBMIG_0.1 versions
+ * keep the 0.1-0.3 layout for programs built then (libmig(3), ABI).
+ */
 struct mig_session_info {
 	uint64_t id;
 	char vm_id[MIG_ID_LEN];
@@ -542,6 +548,7 @@ int mig_abort(struct mig_ctx *ctx, uint64_t session, const char *reason);
 
 /* ---- events ------------------------------------------------------------ */
 
+/* Embeds struct mig_session_info: see there for its versions. */
 struct mig_event {
 	uint64_t time_ms;		/* CLOCK_REALTIME */
 	char what[32];			/* "registered", "unregistered", "state" */

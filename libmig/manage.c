@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mig-private.h"
+#include "abi-compat.h"
 
 MIG_EXPORT int mig_register(struct mig_ctx *ctx, const char *name,
 			    const char *uuid, pid_t owner, int owner_pidfd,
@@ -92,7 +93,18 @@ MIG_EXPORT int mig_status(struct mig_ctx *ctx, struct mig_status *st)
 	return 0;
 }
 
-MIG_EXPORT void mig_list_free(struct mig_list *list)
+/*
+ * mig_list(), mig_show(), mig_list_free() and mig_next_event() fill or
+ * hand out struct mig_session_info, which grew in 0.4: these are their
+ * LIBMIG_0.6 versions, the defaults; abi-compat.c has the 0.1 ones for
+ * programs built against the 0.1-0.3 header (abi-compat.h says why).
+ */
+MIG_SYMVER(mig_list_free_0_6, "mig_list_free@@LIBMIG_0.6");
+MIG_SYMVER(mig_list_0_6, "mig_list@@LIBMIG_0.6");
+MIG_SYMVER(mig_show_0_6, "mig_show@@LIBMIG_0.6");
+MIG_SYMVER(mig_next_event_0_6, "mig_next_event@@LIBMIG_0.6");
+
+MIG_EXPORT void mig_list_free_0_6(struct mig_list *list)
 {
 	if (!list)
 		return;
@@ -132,7 +144,7 @@ static int list_from_wire(const Mig__Response *resp, struct mig_list **out)
 	*out = l;
 	return 0;
 nomem:
-	mig_list_free(l);
+	mig_list_free_0_6(l);
 	return -ENOMEM;
 }
 
@@ -164,7 +176,7 @@ static int list_append(struct mig_list *acc, struct mig_list *page)
 	if (s)
 		acc->sessions = s;
 	if (!v || !s) {
-		mig_list_free(page);
+		mig_list_free_0_6(page);
 		return -ENOMEM;
 	}
 	memcpy(v + acc->nvms, page->vms, page->nvms * sizeof(*v));
@@ -174,7 +186,7 @@ static int list_append(struct mig_list *acc, struct mig_list *page)
 	acc->nsessions += page->nsessions;
 	/* Regions and devices moved with the sessions: only the arrays go. */
 	page->nsessions = 0;
-	mig_list_free(page);
+	mig_list_free_0_6(page);
 	return 0;
 }
 
@@ -204,14 +216,14 @@ static int list_page(struct mig_ctx *ctx, Mig__ListPage *page,
 	}
 	mig__response__free_unpacked(resp, NULL);
 	if (r && *out) {
-		mig_list_free(*out);
+		mig_list_free_0_6(*out);
 		*out = NULL;
 	}
 	return r;
 }
 
 /* Page by page, as migrd sends it: any number of VMs and sessions. */
-MIG_EXPORT int mig_list(struct mig_ctx *ctx, struct mig_list **list)
+MIG_EXPORT int mig_list_0_6(struct mig_ctx *ctx, struct mig_list **list)
 {
 	Mig__ListPage page = MIG__LIST_PAGE__INIT;
 	struct mig_list *acc = NULL, *next = NULL;
@@ -226,15 +238,15 @@ MIG_EXPORT int mig_list(struct mig_ctx *ctx, struct mig_list **list)
 			r = list_append(acc, next);
 	}
 	if (r) {
-		mig_list_free(acc);
+		mig_list_free_0_6(acc);
 		return r;
 	}
 	*list = acc;
 	return 0;
 }
 
-MIG_EXPORT int mig_show(struct mig_ctx *ctx, const char *what,
-			struct mig_list **list)
+MIG_EXPORT int mig_show_0_6(struct mig_ctx *ctx, const char *what,
+			    struct mig_list **list)
 {
 	Mig__Request req = MIG__REQUEST__INIT;
 	Mig__Target t = MIG__TARGET__INIT;
@@ -266,8 +278,8 @@ MIG_EXPORT int mig_subscribe(struct mig_ctx *ctx)
 	return 0;
 }
 
-MIG_EXPORT int mig_next_event(struct mig_ctx *ctx, struct mig_event *ev,
-			      int timeout_ms)
+MIG_EXPORT int mig_next_event_0_6(struct mig_ctx *ctx, struct mig_event *ev,
+				  int timeout_ms)
 {
 	Mig__Response *resp = NULL;
 	int fds[MIG_FDS_MAX];

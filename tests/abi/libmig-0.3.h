@@ -1,0 +1,529 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * FROZEN: libmig.h exactly as LIBMIG_0.3 shipped it (git show
+ * 5f1523c:libmig/libmig.h), the header every program built against
+ * libmig 0.1 to 0.3 saw. tests/abi/old-client.c compiles against this
+ * copy to be such a program. Never update it: it is the old ABI.
+ */
+/*
+ * libmig - hand a running guest's memory from one VMM process to another
+ * through the migrd broker.
+ *
+ * Conventions: every call returns 0 (or a non-negative value where said)
+ * on success and a negative errno on failure; only constructors return
+ * NULL. Strings returned inside structures are owned by the structure.
+ * A context is not thread-safe: use one per thread.
+ */
+#ifndef LIBMIG_H
+#define LIBMIG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Wire protocol version spoken by this library. */
+#define MIG_PROTOCOL_VERSION	1
+/* Socket used when neither the caller nor $MIGRD_SOCKET names one. */
+#define MIG_DEFAULT_SOCKET	"/run/migrd/migrd.sock"
+/* A VM identity: 128 random bits as 32 lowercase hex digits. */
+#define MIG_ID_LEN		33
+#define MIG_NAME_MAX		64
+#define MIG_UUID_LEN		37
+#define MIG_REASON_MAX		128
+/* Most regions one VM may offer. */
+#define MIG_REGIONS_MAX		32
+
+struct mig_ctx;
+
+/* ---- context ---------------------------------------------------------- */
+
+/**
+ * mig_new() - create a context, not yet connected.
+ *
+ * The log priority starts at LOG_ERR, or at the level named by $MIG_LOG
+ * ("err", "warning", "info", "debug" or a syslog number).
+ * Returns: a context with one reference, or NULL (errno set).
+ */
+struct mig_ctx *mig_new(void);
+
+/** mig_ref() - take a reference. NULL-safe; returns @ctx. */
+struct mig_ctx *mig_ref(struct mig_ctx *ctx);
+
+/**
+ * mig_unref() - drop a reference; the last one closes the connection.
+ * NULL-safe. Returns: NULL once freed, else @ctx.
+ */
+struct mig_ctx *mig_unref(struct mig_ctx *ctx);
+
+/**
+ * typedef mig_log_fn - where libmig's messages go.
+ * @priority is a syslog priority (LOG_ERR ... LOG_DEBUG).
+ */
+typedef void (*mig_log_fn)(void *data, int priority, const char *file,
+			   int line, const char *fn, const char *format,
+			   va_list args);
+
+/** mig_set_log_fn() - replace the default logger (stderr). */
+void mig_set_log_fn(struct mig_ctx *ctx, mig_log_fn fn, void *data);
+/** mig_get_log_priority() - messages above this priority are dropped. */
+int mig_get_log_priority(const struct mig_ctx *ctx);
+/** mig_set_log_priority() - set the threshold (a syslog priority). */
+void mig_set_log_priority(struct mig_ctx *ctx, int priority);
+
+/**
+ * mig_connect() - connect to migrd and do the version handshake.
+ * @path: socket path; NULL means $MIGRD_SOCKET or MIG_DEFAULT_SOCKET.
+ *
+ * Returns: 0; -ENOENT or -ECONNREFUSED when migrd is not running;
+ * -EPROTO when the daemon speaks no common protocol version.
+ */
+int mig_connect(struct mig_ctx *ctx, const char *path);
+
+/** mig_get_fd() - the connection's socket (to poll for events), or -1. */
+int mig_get_fd(const struct mig_ctx *ctx);
+
+/**
+ * mig_set_timeout() - how long a request waits for migrd's answer, and a
+ * handoff side for the other side's word on the direct channel (default
+ * 10 s, or $MIG_TIMEOUT_MS). A request that times out fails with
+ * -ETIMEDOUT and closes the connection. mig_wait() and the state calls
+ * wait up to 10 minutes for the session to move. Since LIBMIG_0.2.
+ */
+int mig_set_timeout(struct mig_ctx *ctx, int timeout_ms);
+
+/**
+ * mig_last_error() - the daemon's sentence for the last failed request,
+ * or "" when the failure was local. Valid until the next call.
+ */
+const char *mig_last_error(const struct mig_ctx *ctx);
+
+/* ---- what migrd knows ------------------------------------------------- */
+
+enum mig_state {
+	MIG_STATE_NONE		= 0,	/* no session: the VM is idle */
+	MIG_STATE_OFFERED	= 1,	/* source offered, unclaimed */
+	MIG_STATE_CLAIMED	= 2,	/* destination has the fds */
+	MIG_STATE_READY		= 3,	/* destination built, may switch */
+	MIG_STATE_SWITCHING	= 4,	/* source paused, state sent */
+	MIG_STATE_COMMITTED	= 5,	/* destination owns the guest */
+	MIG_STATE_ABORTED	= 6,	/* cancelled, source keeps it */
+};
+
+/** mig_state_name() - "offered", "claimed", ...; "unknown" otherwise. */
+const char *mig_state_name(enum mig_state state);
+
+enum mig_region_kind {
+	MIG_REGION_GMEM		= 1,	/* KVM guest_memfd */
+	MIG_REGION_MEMFD	= 2,	/* memfd_create() RAM */
+};
+
+/** mig_region_kind_name() - "gmem", "memfd"; "unknown" otherwise. */
+const char *mig_region_kind_name(enum mig_region_kind kind);
+
+/* One guest memory region and the fd behind it. */
+struct mig_region {
+	char name[MIG_NAME_MAX];	/* VMM's label */
+	uint64_t gpa;			/* guest-physical address */
+	uint64_t size;			/* bytes, page multiple */
+	uint64_t offset;		/* where the range starts in fd */
+	uint32_t flags;			/* VMM-defined, passed through */
+	enum mig_region_kind kind;
+	int fd;				/* -1 in query results */
+};
+
+/* What a claim token lets its bearer do with a VM's memory. */
+enum mig_grant {
+	MIG_GRANT_NONE		= 0,
+	MIG_GRANT_SUCCESSOR	= 1,	/* upgrade: same identity, as is */
+	MIG_GRANT_REBIND	= 2,	/* another identity: zeroed first */
+};
+
+struct mig_vm_info {
+	char id[MIG_ID_LEN];		/* identity, never reused */
+	char name[MIG_NAME_MAX];
+	char uuid[MIG_UUID_LEN];
+	pid_t owner_pid;
+	uid_t owner_uid;
+	uint64_t session;		/* open session, 0 when idle */
+	unsigned int upgrades;		/* committed handoffs */
+	uint64_t registered_ms;		/* CLOCK_REALTIME */
+};
+
+struct mig_session_info {
+	uint64_t id;
+	char vm_id[MIG_ID_LEN];
+	char vm_name[MIG_NAME_MAX];
+	enum mig_state state;
+	pid_t source_pid;
+	pid_t dest_pid;			/* 0 until claimed */
+	uint64_t mem_bytes;
+	uint64_t created_ms;		/* CLOCK_REALTIME */
+	uint64_t updated_ms;
+	int error;			/* positive errno of an abort */
+	char reason[MIG_REASON_MAX];
+	enum mig_grant grant;		/* how it was claimed */
+	bool zeroed;			/* memory zeroed for a rebind */
+	unsigned int nregions;
+	struct mig_region *regions;	/* owned; fds are -1 */
+};
+
+struct mig_status {
+	char version[32];
+	pid_t pid;
+	uint64_t uptime_ms;
+	unsigned int clients;
+	unsigned int vms;
+	unsigned int sessions;		/* open ones */
+	uint64_t committed;
+	uint64_t aborted;
+	char rebind_policy[16];
+	unsigned int open_fds;		/* fds held for sessions */
+	uint64_t refused;		/* claims refused */
+	uint64_t rebinds;		/* rebinds committed */
+};
+
+struct mig_list {
+	unsigned int nvms;
+	struct mig_vm_info *vms;
+	unsigned int nsessions;
+	struct mig_session_info *sessions;
+};
+
+/** mig_status() - the daemon's counters and settings. */
+int mig_status(struct mig_ctx *ctx, struct mig_status *st);
+
+/** mig_list() - all VMs and sessions; free with mig_list_free(). */
+int mig_list(struct mig_ctx *ctx, struct mig_list **list);
+
+/**
+ * mig_show() - one VM (by identity, name or UUID) or one session (by
+ * its decimal number) as a list of one; free with mig_list_free().
+ * Returns: 0 or -ENOENT.
+ */
+int mig_show(struct mig_ctx *ctx, const char *what, struct mig_list **list);
+
+/** mig_list_free() - NULL-safe. */
+void mig_list_free(struct mig_list *list);
+
+/* ---- management: which VM is which (root or the admin group) ---------- */
+
+/**
+ * mig_register() - tell migrd that process @owner runs VM @name.
+ * @uuid: may be NULL.
+ * @owner: the VMM's pid, used when @owner_pidfd < 0.
+ * @owner_pidfd: a pidfd of the VMM (race-free), or -1.
+ * @out: may be NULL; receives the new identity.
+ *
+ * The registration dies with the process (exit or exec).
+ * Returns: 0; -EPERM unless root or in the admin group; -EEXIST.
+ */
+int mig_register(struct mig_ctx *ctx, const char *name, const char *uuid,
+		 pid_t owner, int owner_pidfd, struct mig_vm_info *out);
+
+/** mig_unregister() - forget a VM; aborts its open session. */
+int mig_unregister(struct mig_ctx *ctx, const char *vm);
+
+#define MIG_TOKEN_LEN	32
+#define MIG_TOKEN_HEX	(2 * MIG_TOKEN_LEN + 1)
+
+/* A one-time claim token, bound to one VM identity. */
+struct mig_token {
+	uint8_t bytes[MIG_TOKEN_LEN];
+	enum mig_grant kind;
+	char vm_id[MIG_ID_LEN];		/* identity it is bound to */
+	uint64_t expires_ms;		/* CLOCK_REALTIME */
+};
+
+/**
+ * mig_grant_successor() - management: authorise an upgrade of @vm.
+ *
+ * The new VMM claims @vm's next session with the token, inherits its
+ * identity and gets its memory as is. One use; a new grant replaces the
+ * previous one; it expires after grant_timeout. Hand it to the new VMM
+ * privately (environment or a pipe, not its command line).
+ * Returns: 0; -EPERM unless root or in the admin group; -ENOENT.
+ */
+int mig_grant_successor(struct mig_ctx *ctx, const char *vm,
+			struct mig_token *out);
+
+/**
+ * mig_grant_rebind() - management: authorise moving @vm's memory to a
+ * new VM identity, registered as @new_name (and @new_uuid, may be NULL)
+ * once the claimant commits.
+ * @uid: who may claim; (uid_t)-1 for @vm's owner's uid.
+ *
+ * The memory reaches the claimant zeroed, verified, without the source's
+ * VM fd or state; @vm's identity ends with the commit.
+ * Returns: 0; -EACCES under rebind_policy = refuse; -EEXIST when
+ * @new_name is taken; -EPERM; -ENOENT.
+ */
+int mig_grant_rebind(struct mig_ctx *ctx, const char *vm,
+		     const char *new_name, const char *new_uuid, uid_t uid,
+		     struct mig_token *out);
+
+/** mig_token_format() - 64 lowercase hex digits and a NUL into @hex. */
+void mig_token_format(const uint8_t bytes[MIG_TOKEN_LEN],
+		      char hex[MIG_TOKEN_HEX]);
+
+/** mig_token_parse() - the reverse; -EINVAL unless exactly 64 hex digits. */
+int mig_token_parse(const char *hex, uint8_t bytes[MIG_TOKEN_LEN]);
+
+/**
+ * mig_token_pipe() - for a launcher: the read end of a pipe that holds
+ * the token (close-on-exec; the child clears that and names the fd in
+ * MIG_TOKEN_FD). Nothing of the token is left in either process's
+ * environment or command line.
+ * Returns: the fd, or a negative errno.
+ */
+int mig_token_pipe(const uint8_t bytes[MIG_TOKEN_LEN]);
+
+/**
+ * mig_token_take() - for the new VMM: its claim token, from the fd named
+ * by MIG_TOKEN_FD (read, then closed) or else from MIG_TOKEN (whose value
+ * is then overwritten where it lives, so /proc/PID/environ no longer
+ * shows it); both variables are removed. Call it once, early.
+ * Returns: 0; -ENOENT if neither is set; -EINVAL if malformed.
+ */
+int mig_token_take(uint8_t bytes[MIG_TOKEN_LEN]);
+
+/* ---- the handoff ------------------------------------------------------- */
+
+/**
+ * mig_offer() - source: open a session that offers @vm's memory.
+ * @regions: fds are sent by SCM_RIGHTS and stay open in the caller, who
+ *	keeps running the guest until the session commits.
+ * @vm_fd: the source VM fd, or -1.
+ * @session: receives the session number.
+ *
+ * Only the VM's registered owner process may offer it.
+ * Returns: 0; -EBADF/-EINVAL when an fd is not what its region says.
+ */
+int mig_offer(struct mig_ctx *ctx, const char *vm,
+	      const struct mig_region *regions, unsigned int nregions,
+	      int vm_fd, uint64_t *session);
+
+/* What a destination receives. */
+struct mig_handoff {
+	unsigned int nregions;
+	struct mig_region *regions;	/* fds are the caller's now */
+	int vm_fd;			/* source VM fd or -1 */
+	enum mig_grant grant;		/* what the claim was */
+	bool deferred;			/* rebind: fds are -1 here and come
+					 * with mig_take_memory() */
+	bool zeroed;			/* memory was zeroed by migrd */
+};
+
+/**
+ * mig_claim() - destination: take a session's memory.
+ * @token: the MIG_TOKEN_LEN bytes from mig_grant_successor() or
+ *	mig_grant_rebind(); a claim without one is refused.
+ *
+ * With a successor token the handoff carries the fds and the source VM
+ * fd, contents as they are. With a rebind token it carries the layout
+ * only (@deferred): the source pauses after mig_ready(), migrd zeroes
+ * the memory, and mig_take_memory() returns the fds.
+ *
+ * Returns: 0; -EPERM for a missing, forged, used, expired or foreign
+ * token or a claimant of the wrong uid; -EACCES for a rebind under
+ * rebind_policy = refuse; -EBUSY when someone else claimed it; -ENOENT.
+ */
+int mig_claim(struct mig_ctx *ctx, uint64_t session, const void *token,
+	      size_t token_len, struct mig_handoff **handoff);
+
+/** mig_handoff_free() - closes every fd still >= 0 in it. NULL-safe. */
+void mig_handoff_free(struct mig_handoff *handoff);
+
+/**
+ * mig_take_memory() - rebind destination: wait for the source to pause,
+ * then receive the zeroed memory. No state of the source comes with it.
+ * Returns: 0; -ECANCELED if the session was aborted; -EIO if migrd could
+ * not verify the zeroing (the session is aborted then).
+ */
+int mig_take_memory(struct mig_ctx *ctx, uint64_t session,
+		    struct mig_handoff **handoff);
+
+/** mig_ready() - destination: VM built, the source may pause now. */
+int mig_ready(struct mig_ctx *ctx, uint64_t session);
+
+/**
+ * mig_wait() - block until @session reaches @state or ends.
+ * @reached: may be NULL; receives the state seen.
+ *
+ * The source of an upgrade that sent its state and waits for
+ * MIG_STATE_COMMITTED waits on the direct channel instead: 0 means the
+ * destination runs the guest now (exit, never resume); -ECANCELED means
+ * resume it.
+ *
+ * Returns: 0 once at or past @state; -ECANCELED when the session was
+ * aborted first (then @reached is MIG_STATE_ABORTED).
+ */
+int mig_wait(struct mig_ctx *ctx, uint64_t session, enum mig_state state,
+	     enum mig_state *reached);
+
+/**
+ * mig_send_state() - source: the guest is paused, here is its state.
+ * At most MIG_STATE_MAX bytes. The source then waits for COMMITTED.
+ */
+#define MIG_STATE_MAX	(96 * 1024)
+int mig_send_state(struct mig_ctx *ctx, uint64_t session, const void *data,
+		   size_t len);
+
+/**
+ * mig_take_state() - destination: wait for the source's state.
+ * @data: receives a malloc()ed copy the caller frees.
+ */
+int mig_take_state(struct mig_ctx *ctx, uint64_t session, void **data,
+		   size_t *len);
+
+/**
+ * mig_commit() - destination: take ownership of the guest. Run the guest
+ * only after this returns 0; on failure the source resumes it.
+ *
+ * For an upgrade (successor claim) the state and this commit travel over
+ * a direct channel between the two VMMs that migrd set up at claim: the
+ * source answers GO and never resumes, or it resumes and this fails
+ * (-ECANCELED, or -ECONNRESET). 0 also when the source died after handing
+ * over its state, since it cannot resume then. None of it needs migrd to
+ * be alive; migrd is told the outcome. migrd(8), FAILURES, has the table.
+ */
+int mig_commit(struct mig_ctx *ctx, uint64_t session);
+
+/** mig_abort() - cancel before commit; the source keeps the guest. */
+int mig_abort(struct mig_ctx *ctx, uint64_t session, const char *reason);
+
+/* ---- events ------------------------------------------------------------ */
+
+struct mig_event {
+	uint64_t time_ms;		/* CLOCK_REALTIME */
+	char what[32];			/* "registered", "unregistered", "state" */
+	int has_vm;
+	struct mig_vm_info vm;
+	int has_session;
+	struct mig_session_info session;	/* regions NULL */
+};
+
+/**
+ * mig_subscribe() - turn this connection into an event stream; no other
+ * request may follow on it.
+ */
+int mig_subscribe(struct mig_ctx *ctx);
+
+/**
+ * mig_next_event() - wait up to @timeout_ms (-1: forever) for an event.
+ * Returns: 0; -ETIMEDOUT; -ECONNRESET when migrd went away.
+ */
+int mig_next_event(struct mig_ctx *ctx, struct mig_event *ev,
+		   int timeout_ms);
+
+/* ---- KVM and guest_memfd helpers (no daemon needed) --------------------- */
+
+struct mig_kvm_caps {
+	int guest_memfd;		/* KVM_CAP_GUEST_MEMFD */
+	uint64_t gmem_flags;		/* KVM_CAP_GUEST_MEMFD_FLAGS mask */
+	int user_memory2;		/* KVM_SET_USER_MEMORY_REGION2 */
+	unsigned long link_ioctl;	/* KVM_LINK_GUEST_MEMFD nr, 0: absent */
+};
+
+/* guest_memfd flags (KVM_CREATE_GUEST_MEMFD) */
+#define MIG_GMEM_MMAP		(1ULL << 0)
+#define MIG_GMEM_INIT_SHARED	(1ULL << 1)
+
+/** mig_kvm_probe() - what the kernel offers, asked of a VM fd. */
+int mig_kvm_probe(int vm_fd, struct mig_kvm_caps *caps);
+
+/*
+ * A VM whose private memory only its guest reads (KVM_X86_SW_PROTECTED_VM,
+ * Linux 6.8+ with CONFIG_KVM_SW_PROTECTED_VM): the type for KVM_CREATE_VM.
+ */
+#define MIG_VM_TYPE_SW_PROTECTED	1
+
+/**
+ * mig_memory_private() - mark guest range @gpa..+@size of @vm_fd private
+ * (KVM_SET_MEMORY_ATTRIBUTES): the guest's accesses there go to the
+ * slot's guest_memfd. Needs LIBMIG_0.3.
+ */
+int mig_memory_private(int vm_fd, uint64_t gpa, uint64_t size);
+
+/** mig_gmem_create() - a new guest_memfd of @vm_fd. Returns the fd. */
+int mig_gmem_create(int vm_fd, uint64_t size, uint64_t flags);
+
+/**
+ * mig_gmem_link() - a new gmem fd of @vm_fd on @gmem_fd's inode, with no
+ * proof of identity: on a kernel with the rebind rule the memory arrives
+ * zeroed (and every other holder is revoked).
+ * Returns: the fd; -ENOTTY when the kernel has no link ioctl; -EINVAL
+ * for a non-gmem fd or a gmem of @vm_fd itself.
+ */
+int mig_gmem_link(int vm_fd, int gmem_fd);
+
+/**
+ * mig_gmem_link_vm() - the same, presenting @source_vm_fd (the gmem's own
+ * VM, which migrd hands only to a successor) as proof that this is the
+ * same virtual machine: the contents are kept. -1: no proof, as
+ * mig_gmem_link(). On a kernel with the plain RFC link (no rule, no
+ * KVM_CAP_LINK_GUEST_MEMFD) contents are kept either way.
+ * Returns: the fd; -EPERM when the proof is not the gmem's VM; -EBADF.
+ * Needs LIBMIG_0.3.
+ */
+int mig_gmem_link_vm(int vm_fd, int gmem_fd, int source_vm_fd);
+
+/**
+ * mig_gmem_link_flags() - KVM_LINK_GUEST_MEMFD_* flags the kernel knows
+ * (KVM_CAP_LINK_GUEST_MEMFD, our patch); 0 where it has no rule.
+ */
+uint64_t mig_gmem_link_flags(int vm_fd);
+
+/**
+ * mig_memslot_set() - bind guest range @gpa..+@size of @vm_fd to @hva,
+ * and to @gmem_fd at @gmem_offset when @gmem_fd >= 0.
+ * @size 0 deletes the slot.
+ */
+int mig_memslot_set(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size,
+		    void *hva, int gmem_fd, uint64_t gmem_offset);
+
+/**
+ * mig_gmem_zero() - free every page of a gmem or memfd, then check it.
+ *
+ * Punches a hole over the whole file, then verifies that no page of it
+ * is left: mincore() over a fresh read-only mapping (gmem with
+ * GUEST_MEMFD_FLAG_MMAP, memfd) and st_blocks == 0 (memfd). A gmem that
+ * cannot be mapped cannot be read from the host either; the punch is all
+ * there is to check then. Anyone still writing through another mapping
+ * while this runs makes the check fail.
+ *
+ * Returns: 0; -EIO when pages remain after the punch; -EINVAL for an fd
+ * that is not a regular file.
+ */
+int mig_gmem_zero(int fd);
+
+enum mig_fd_kind {
+	MIG_FD_OTHER	= 0,
+	MIG_FD_GMEM	= 1,
+	MIG_FD_MEMFD	= 2,
+	MIG_FD_KVM_VM	= 3,
+};
+
+struct mig_fd_info {
+	enum mig_fd_kind kind;
+	uint64_t size;			/* st_size */
+	uint64_t ino;			/* st_ino: same inode, same memory */
+	int writable;			/* opened read-write */
+};
+
+/** mig_fd_classify() - what an fd of this process really is. */
+int mig_fd_classify(int fd, struct mig_fd_info *info);
+
+/** mig_fd_kind_name() - "gmem", "memfd", "kvm-vm", "other". */
+const char *mig_fd_kind_name(enum mig_fd_kind kind);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBMIG_H */
