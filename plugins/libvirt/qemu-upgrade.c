@@ -50,6 +50,7 @@
 struct swap {
 	const char *uri, *domain, *emulator;
 	unsigned int timeout_s;
+	unsigned int lock_wait_s;	/* for the host lock; 0: as long as it takes */
 	bool copy;			/* QEMU copies the RAM: for comparison */
 	bool if_needed;			/* nothing to do if it runs emulator */
 	int lock_fd;			/* the host's QEMU-upgrade lock */
@@ -668,6 +669,8 @@ static void quiet(void *opaque, virErrorPtr err)
 
 static int parse(int argc, char **argv, struct swap *s)
 {
+	bool lock_wait_set = false;
+
 	s->timeout_s = 120;
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -681,6 +684,12 @@ static int parse(int argc, char **argv, struct swap *s)
 			s->copy = true;
 		else if (strcmp(argv[i], "--if-needed") == 0)
 			s->if_needed = true;
+		else if (strcmp(argv[i], "--lock-wait") == 0 && v &&
+			 !mig_parse_u64(v, &t) && t < 86400) {
+			s->lock_wait_s = (unsigned int)t;
+			lock_wait_set = true;
+			i++;
+		}
 		else if (strcmp(argv[i], "--timeout") == 0 && v &&
 			 !mig_parse_u64(v, &t) && t > 0 && t < 86400) {
 			s->timeout_s = (unsigned int)t;
@@ -690,6 +699,8 @@ static int parse(int argc, char **argv, struct swap *s)
 		else
 			return -EINVAL;
 	}
+	if (!lock_wait_set)
+		s->lock_wait_s = s->timeout_s;
 	return s->domain && s->emulator ? 0 : -EINVAL;
 }
 
@@ -705,7 +716,7 @@ static int host_lock(struct swap *s)
 	const char *path = access("/run/lock", W_OK) == 0 ?
 		"/run/lock/migctl-qemu-upgrade.lock" :
 		"/run/migctl-qemu-upgrade.lock";
-	uint64_t end = mig_mono_ms() + (uint64_t)s->timeout_s * 1000;
+	uint64_t end = mig_mono_ms() + (uint64_t)s->lock_wait_s * 1000;
 	bool said = false;
 
 	s->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
@@ -716,7 +727,8 @@ static int host_lock(struct swap *s)
 		return -1;
 	}
 	while (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK || mig_mono_ms() > end) {
+		if (errno != EWOULDBLOCK ||
+		    (s->lock_wait_s && mig_mono_ms() > end)) {
 			snprintf(s->err, sizeof(s->err), "another QEMU upgrade holds %s (%s); nothing was changed",
 				 path, strerror(errno == EWOULDBLOCK ? ETIMEDOUT : errno));
 			return -1;
@@ -895,9 +907,11 @@ int migctl_upgrade_qemu(struct mig_ctx *ctx, int argc, char **argv,
 		if (strcmp(argv[i], "--all") == 0)
 			return migctl_upgrade_all(ctx, argc, argv, json);
 	if (parse(argc, argv, &s)) {
-		fprintf(stderr, "migctl: upgrade needs [--connect URI] [--timeout S] [--copy] [--if-needed] DOMAIN --emulator PATH\n");
+		fprintf(stderr, "migctl: upgrade needs [--connect URI] [--timeout S] [--lock-wait S] [--copy] [--if-needed] DOMAIN --emulator PATH\n");
 		return 2;
 	}
+	if (!ctx)
+		return 0;	/* only the command line was to be checked */
 	virSetErrorFunc(NULL, quiet);
 	s.t0 = mig_mono_ms();
 	if (host_lock(&s) || prepare(ctx, &s)) {

@@ -310,6 +310,9 @@ static int launch(const struct opts *o, struct vm *v)
 	argv[n++] = "--emulator";
 	argv[n++] = o->emulator;
 	argv[n++] = "--if-needed";
+	/* It queues behind the others for the host lock: no limit there. */
+	argv[n++] = "--lock-wait";
+	argv[n++] = "0";
 	if (o->uri) {
 		argv[n++] = "--connect";
 		argv[n++] = o->uri;
@@ -621,6 +624,10 @@ int migctl_upgrade_all(struct mig_ctx *ctx, int argc, char **argv, bool json)
 		fprintf(stderr, "migctl: upgrade --all needs --emulator PATH [--match GLOB]... [DOMAIN]... [--dry-run] [--parallel N (1-%d)] [--max-failures N (0: never stop)] [--connect URI] [--timeout S]\n",
 			MAX_PARALLEL);
 		return 2;
+	}
+	if (!ctx) {
+		free(o.names);
+		return 0;	/* only the command line was to be checked */
 	}
 	if (access(o.emulator, X_OK) < 0) {
 		fprintf(stderr, "migctl: %s is not an executable file; nothing was changed\n",

@@ -546,8 +546,8 @@ int migctl_upgrade(struct mig_ctx *ctx, int argc, char **argv, bool json)
 
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
 		if (strcmp(argv[i], "--emulator") == 0)
-			/* Its command line is checked there, once connected. */
-			return ctx ? migctl_upgrade_qemu(ctx, argc, argv, json) : 0;
+			/* Without ctx it only checks its command line. */
+			return migctl_upgrade_qemu(ctx, argc, argv, json);
 	if (parse(argc, argv, &o)) {
 		fprintf(stderr, "migctl: upgrade needs [--connect URI] [--signal USR1|USR2|none] [--timeout S] [--log FILE] DOMAIN -- COMMAND [ARG]...\n");
 		return 2;
