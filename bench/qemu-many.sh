@@ -12,13 +12,7 @@
 # written once. Needs root and what ./dev libvirtd installs. Figures to
 # $BENCH_OUT (build/bench).
 set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD:-$top/build}
-export MIGRD=$build/migrd/migrd MIGCTL=$build/migrd/migctl \
-	HOOK=$build/plugins/libvirt/migrd-libvirt-hook \
-	MEMGUEST=$build/tests/qemu/memguest
-out=${BENCH_OUT:-$build/bench}
-mkdir -p "$out"
+. "$(dirname "$0")/qemu-env.sh"
 guests=${1:-32}
 mib=${2:-256}
 [ $# -ge 2 ] && shift 2 || set --
@@ -36,9 +30,8 @@ rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$migrd_pid/status"; }
 
 {
 	echo "# bench/qemu-many.sh: $(date -u +%Y-%m-%dT%H:%MZ)"
-	echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); kernel $(uname -r); guests under $([ "$type" = kvm ] && echo KVM || echo TCG, no /dev/kvm)"
+	host_header
 	echo "# $guests domains of $mib MiB; QEMU $($qemu --version | head -n 1 | sed 's/.*version //'), libvirt $(libvirtd --version | sed 's/.* //')"
-	echo "# commit: $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 	printf '%-9s %9s %9s %16s %16s %12s %12s  %s\n' parallel upgraded total_s "downtime_ms p50/p99" "resume_ms p50/p99" migrd_cpu_ms migrd_rss_kib result
 } | tee "$res"
 
@@ -57,14 +50,11 @@ done
 k=0
 for p in $pars; do
 	k=$((k + 1))
-	mkdir -p "$dir/q$k/bin" "$dir/q$k/lib"
-	cp "$qemu" "$dir/q$k/bin/qemu-system-x86_64"
-	ln -s /usr/lib/* "$dir/q$k/lib/"
-	ln -s /usr/share "$dir/q$k/share"
+	emu=$(qemu_copy "$dir/q$k")
 	c0=$(cpu_ms)
 	t0=$(date +%s%3N)
 	"$MIGCTL" --json upgrade --all --match "$pat" --parallel "$p" --max-failures 0 \
-		--emulator "$dir/q$k/bin/qemu-system-x86_64" >"$dir/r$k.json" 2>"$dir/r$k.err"
+		--emulator "$emu" >"$dir/r$k.json" 2>"$dir/r$k.err"
 	rc=$?
 	t=$(($(date +%s%3N) - t0))
 	c=$(($(cpu_ms) - c0))

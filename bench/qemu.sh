@@ -13,13 +13,7 @@
 # and what ./dev libvirtd installs; QEMU_BENCH_EMULATOR picks the new
 # QEMU (default: the same 7.2). Figures to $BENCH_OUT (build/bench).
 set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD:-$top/build}
-export MIGRD=$build/migrd/migrd MIGCTL=$build/migrd/migctl \
-	HOOK=$build/plugins/libvirt/migrd-libvirt-hook \
-	MEMGUEST=$build/tests/qemu/memguest
-out=${BENCH_OUT:-$build/bench}
-mkdir -p "$out"
+. "$(dirname "$0")/qemu-env.sh"
 n=3 sizes=
 for a in "$@"; do
 	case $a in
@@ -45,9 +39,8 @@ jf() { echo "$1" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p"; }
 
 {
 	echo "# bench/qemu.sh: $(date -u +%Y-%m-%dT%H:%MZ)"
-	echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); kernel $(uname -r); guests under $([ "$type" = kvm ] && echo KVM || echo TCG, no /dev/kvm)"
+	host_header
 	echo "# QEMU $($qemu --version | head -n 1 | sed 's/.*version //') -> $($emu --version | head -n 1 | sed 's/.*version //'), libvirt $(libvirtd --version | sed 's/.* //')"
-	echo "# commit: $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 	printf '%-8s %-8s %12s %12s %12s %14s  %s\n' MiB path qemu_down_ms resume_ms total_ms bytes guest
 } | tee "$res"
 for mib in $sizes; do

@@ -56,15 +56,8 @@ for n in $names; do
 done
 expect "$N domains start and their guests report ($started did)" test "$started" = "$N"
 [ "$started" = "$N" ] || { echo "$passes passed, $fails failed"; exit 1; }
-# A copy of the installed QEMU, in a prefix of its own as a package would
-# install it: QEMU finds its modules and ROMs relative to its own binary
-# (../lib/<multiarch>/qemu, ../lib/ipxe/qemu, ../share/qemu).
 for c in a b c; do
-	mkdir -p "$dir/q$c/bin" "$dir/q$c/lib"
-	cp "$qemu" "$dir/q$c/bin/qemu-system-x86_64"
-	ln -s /usr/lib/* "$dir/q$c/lib/"
-	ln -s /usr/share "$dir/q$c/share"
-	ln -s "q$c/bin/qemu-system-x86_64" "$dir/qemu-$c"
+	ln -s "$(qemu_copy "$dir/q$c")" "$dir/qemu-$c"
 done
 
 # ---- 1. the plan, and nothing else ----

@@ -122,3 +122,20 @@ start_domain() {
 		mg_wait_reports 120 "$dir/$1.log" 2
 }
 qpid() { cat "/run/libvirt/qemu/$1.pid"; }
+# qemu_copy PREFIX: a copy of the installed QEMU in a prefix of its own,
+# as a package would install it (QEMU finds its modules and ROMs relative
+# to its own binary: ../lib/<multiarch>/qemu, ../lib/ipxe/qemu,
+# ../share/qemu); prints the binary's path. Another file, so a domain
+# upgraded onto it runs another binary.
+qemu_copy() {
+	mkdir -p "$1/bin" "$1/lib"
+	cp "$qemu" "$1/bin/qemu-system-x86_64"
+	ln -s /usr/lib/* "$1/lib/"
+	ln -s /usr/share "$1/share"
+	echo "$1/bin/qemu-system-x86_64"
+}
+# host_header: the machine and versions, for a bench's figures
+host_header() {
+	echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); kernel $(uname -r); guests under $([ "$type" = kvm ] && echo KVM || echo TCG, no /dev/kvm)"
+	echo "# commit: $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)"
+}
