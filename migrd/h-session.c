@@ -694,6 +694,15 @@ static int adopted_successor(const struct client *c, struct session *s,
 		return reply_err(rep, -EPERM,
 				 "Pid %d is not a child of the claimant (pid %d): it cannot become VM %s's owner.",
 				 pid, c->cred.pid, s->vm_name);
+	/*
+	 * The old VMM may well be the claimant's child too (a launcher that
+	 * started both): named as its own successor, it would be killed
+	 * after exit_grace as the old one, and the guest with it.
+	 */
+	if (pid == s->source_pid)
+		return reply_err(rep, -EPERM,
+				 "Pid %d is VM %s's old VMM: it cannot be its own successor.",
+				 pid, s->vm_name);
 	if (mig_pidfd_ino(fds[i], &ino) < 0)
 		return reply_err(rep, -EBADF, "Cannot pin pid %d.", pid);
 	/* The destination is the new VMM, not the launcher. */

@@ -687,6 +687,12 @@ Test(adopt, commit_needs_state_and_a_child)
 		     "an exited child as the new VMM: %s", mig_last_error(l));
 	waitpid(dead, NULL, 0);
 	close(zombie);
+	/* The old VMM is this test's child too: not its own successor. */
+	zombie = pidfd_open(v.pid);
+	cr_assert_geq(zombie, 0);
+	cr_expect_eq(mig_commit_successor(l, sid, zombie), -EPERM,
+		     "the old VMM as its own successor: %s", mig_last_error(l));
+	close(zombie);
 	cr_expect_eq(session_state(m, sid), MIG_STATE_SWITCHING);
 	cr_expect_eq(session_dest(m, sid), getpid());
 	cr_expect_eq(show_vm(m, "vm1").owner_pid, v.pid);
