@@ -88,16 +88,21 @@ static void procmon_event(struct watch *w, uint32_t events)
 
 static int subscribe(void)
 {
-	struct {
-		struct cn_msg cn;
-		enum proc_cn_mcast_op op;
-	} __attribute__((packed)) req = {
-		.cn.id = { .idx = CN_IDX_PROC, .val = CN_VAL_PROC },
-		.cn.len = sizeof(enum proc_cn_mcast_op),
-		.op = PROC_CN_MCAST_LISTEN,
+	enum proc_cn_mcast_op op = PROC_CN_MCAST_LISTEN;
+	struct cn_msg cn = {
+		.id = { .idx = CN_IDX_PROC, .val = CN_VAL_PROC },
+		.len = sizeof(op),
 	};
+	/*
+	 * The header, then its payload, laid out by hand: a struct with
+	 * cn_msg (which ends in a flexible array) before the payload is a
+	 * GNU extension.
+	 */
+	char msg[sizeof(cn) + sizeof(op)];
 
-	return nl_send_simple(sk, NLMSG_DONE, 0, &req, sizeof(req));
+	memcpy(msg, &cn, sizeof(cn));
+	memcpy(msg + sizeof(cn), &op, sizeof(op));
+	return nl_send_simple(sk, NLMSG_DONE, 0, msg, sizeof(msg));
 }
 
 int procmon_init(void)
