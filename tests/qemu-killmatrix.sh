@@ -18,6 +18,9 @@ km_fresh() {
 	start_domain "$kmdom" 64
 }
 km_qemus() { pgrep -f "guest=$1," | wc -l; }
+# migctl says "stopped at" just before it raises SIGSTOP: a SIGCONT sent
+# in between is lost, and the wait for migctl then never ends.
+km_stopped() { grep -q '^State:.*stopped' "/proc/$1/status"; }
 km_settled() { ! pgrep -f "upgrade $kmdom --emulator" >/dev/null; }
 
 # km_judge VICTIM STEP C0: what the host looks like after the cell
@@ -84,7 +87,8 @@ km_cell() {
 	MIGCTL_QEMU_STOP_AT=$at "$MIGCTL" upgrade "$kmdom" --emulator "$qemu" \
 		>"$dir/km.out" 2>"$dir/km.err" &
 	mc=$!
-	if ! wait_for 120 grep -q "stopped at $at" "$dir/km.err"; then
+	if ! wait_for 120 grep -q "stopped at $at" "$dir/km.err" ||
+			! wait_for 30 km_stopped "$mc"; then
 		bad "kill matrix: migctl reaches $at ($(tail -n 1 "$dir/km.err"))"
 		kill -9 "$mc" 2>/dev/null
 		wait "$mc" 2>/dev/null
