@@ -22,3 +22,31 @@ qemu_as_root() {
 	sed -i -e 's/^[[:space:]]*\(user\|group\)[[:space:]]*=/#migrd-test#&/' "$1"
 	printf '# migrd-test: the next line\nuser = "root"\n# migrd-test: the next line\ngroup = "root"\n' >>"$1"
 }
+
+# start_virtlogd: one that stays (not an earlier test's on its way out),
+# its socket there before a domain needs it; started_logd=1 if we did.
+start_virtlogd() {
+	if [ -S /run/libvirt/virtlogd-sock ] &&
+	   pgrep -r R,S,D -x virtlogd >/dev/null; then
+		return 0
+	fi
+	virtlogd --daemon || return 1
+	started_logd=1
+	n=0
+	while [ ! -S /run/libvirt/virtlogd-sock ] && [ $n -lt 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	[ -S /run/libvirt/virtlogd-sock ]
+}
+
+# stop_virtlogd: the one we started, gone before the next test looks
+stop_virtlogd() {
+	[ -n "${started_logd:-}" ] || return 0
+	pkill -x virtlogd
+	n=0
+	while pgrep -r R,S,D -x virtlogd >/dev/null && [ $n -lt 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+}

@@ -45,7 +45,7 @@ stop_all() {
 	# libvirtd gone before it could: QEMU must not outlive the test.
 	[ -n "$qemu" ] && kill "$qemu" 2>/dev/null
 	pkill -x libvirtd
-	[ -n "$started_logd" ] && pkill -x virtlogd
+	stop_virtlogd
 	rm -f "$wrapper"
 	cleanup
 }
@@ -73,7 +73,7 @@ cat >"$dir/domain.xml" <<EOF
 </domain>
 EOF
 
-pgrep -x virtlogd >/dev/null || { virtlogd --daemon && started_logd=1; }
+start_virtlogd || { echo "FAIL: virtlogd does not start"; exit 1; }
 start_libvirtd() {
 	libvirtd --daemon || return 1
 	wait_for 30 virsh version >/dev/null

@@ -62,7 +62,7 @@ host_cleanup() {
 		pkill -9 -f "guest=$d," 2>/dev/null
 	done
 	[ -f "$dir/qemu.conf" ] && cat "$dir/qemu.conf" >"$conf"
-	[ -n "$started_logd" ] && pkill -x virtlogd
+	stop_virtlogd
 	[ -n "$migrd_pid" ] && kill "$migrd_pid" 2>/dev/null
 	rm -f "$wrapper"
 	rm -rf "$dir"
@@ -98,7 +98,7 @@ printf '#!/bin/sh\n[ -d %s ] || exit 0\nMIGRD_HOOK_CONF=%s exec %s "$@" 2>>%s\n'
 	"$dir" "$dir/hook.conf" "$HOOK" "$dir/hook.err" >"$wrapper"
 chmod 755 "$wrapper"
 qemu_as_root "$conf" "$dir/qemu.conf"
-pgrep -x virtlogd >/dev/null || { virtlogd --daemon && started_logd=1; }
+start_virtlogd || { echo "FAIL: virtlogd does not start"; exit 1; }
 start_libvirtd || { echo "FAIL: libvirtd does not start"; exit 1; }
 
 # define_domain NAME MIB [SOURCE]: its XML; SOURCE memfd (default) or file
