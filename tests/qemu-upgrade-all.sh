@@ -45,12 +45,13 @@ healthy() { running "$1" && reports_on "$1" && verdict "$1"; }
 settled() { ! pgrep -f "upgrade mqall-$$-" >/dev/null; }
 
 # ---- 16 domains, started together ----
+created=
 for n in $names; do
 	define_domain "$n" "$MIB"
-	virsh create "$dir/$n.xml" >/dev/null && doms="$doms $n"
+	virsh create "$dir/$n.xml" >/dev/null && doms="$doms $n" created="$created $n"
 done
 started=0
-for n in $names; do
+for n in $created; do
 	mg_wait 600 "$dir/$n.log" '^memguest: filled ' &&
 		mg_wait_reports 300 "$dir/$n.log" 2 && started=$((started + 1))
 done
