@@ -3,7 +3,7 @@
 # result carries, a private migrd, and a percentile summary.
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$here/build}
-MIGRD=$build/migrd/migrd MIGCTL=$build/migrd/migctl
+MIGRD=$build/migrd/migrd MIGCTL=$build/migctl/migctl
 REFVMM=$build/examples/refvmm/refvmm
 FAKE_LINK=$build/tests/fake/.libs/link-ioctl.so
 out=${BENCH_OUT:-$build/bench}

@@ -4,7 +4,7 @@
 # (BENCH_OUT, default build/bench).
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$top/build}
-export MIGRD=$build/migrd/migrd MIGCTL=$build/migrd/migctl \
+export MIGRD=$build/migrd/migrd MIGCTL=$build/migctl/migctl \
 	HOOK=$build/plugins/libvirt/migrd-libvirt-hook \
 	MEMGUEST=$build/tests/qemu/memguest
 out=${BENCH_OUT:-$build/bench}

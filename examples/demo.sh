@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-migrd=$build/migrd/migrd migctl=$build/migrd/migctl
+migrd=$build/migrd/migrd migctl=$build/migctl/migctl
 vmm=$build/examples/refvmm/refvmm
 for b in "$migrd" "$migctl" "$vmm"; do
 	[ -x "$b" ] || { echo "demo: $b is not built; run ./dev demo" >&2; exit 1; }

@@ -12,7 +12,7 @@
 # KVM when /dev/kvm is usable, else TCG. DEMO_MIB sets the RAM (1024).
 set -u
 : "${BUILD:?run through ./dev demo}"
-export MIGRD=$BUILD/migrd/migrd MIGCTL=$BUILD/migrd/migctl \
+export MIGRD=$BUILD/migrd/migrd MIGCTL=$BUILD/migctl/migctl \
 	HOOK=$BUILD/plugins/libvirt/migrd-libvirt-hook \
 	MEMGUEST=$BUILD/tests/qemu/memguest
 here=$(cd "$(dirname "$0")/../tests" && pwd)

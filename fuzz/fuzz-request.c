@@ -30,7 +30,7 @@
 #include <limits.h>
 
 #include "log.h"
-#include "handlers.h"
+#include "transport.h"
 
 static int kvm_vm = -1;
 

@@ -128,7 +128,7 @@ criterion() {
 }
 run_stack=
 if [ -n "$stack" ]; then
-	pack "$stack/migrd/migrd" "$stack/migrd/migctl" \
+	pack "$stack/migrd/migrd" "$stack/migctl/migctl" \
 		"$stack/examples/refvmm/.libs/refvmm"
 	cp "$here/../tests/lib.sh" "$here/../$suite" "$work/root/stack/"
 	[ "$suite" = bench/kernel.sh ] || criterion

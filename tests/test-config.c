@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "transport.h"
 
 static int parse(struct config *cfg, const char *text, char *err)
 {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * holders_find() (migrd/holders.c), the check a rebind relies on: nobody
+ * holders_find() (migrd/domain/holders.c), the check a rebind relies on: nobody
  * but migrd may still reach the memory. A process whose fds or mappings
  * cannot be looked at must count as a holder (the check fails closed),
  * never be skipped as if it held nothing.

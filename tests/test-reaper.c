@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * migrd/reaper.c alone (the event loop stubbed): the time until an old
+ * migrd/domain/reaper.c alone (the event loop stubbed): the time until an old
  * VMM is killed is an int of ms for epoll_wait; an exit_grace past
  * INT_MAX ms (24.8 days) must come out as a long wait, never wrap into a
  * negative number, which the loop takes for "no deadline" (never kill).

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * migrd/worker.c alone, without an event loop (watch_add and watch_del
+ * migrd/domain/worker.c alone, without an event loop (watch_add and watch_del
  * stubbed): a job still at work when migrd stops is waited for and
  * finished (its done() runs, releasing what it holds), and its thread
  * never writes into the closed eventfd, nor into whatever fd took its

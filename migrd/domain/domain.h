@@ -134,6 +134,8 @@ struct session {
 
 /* registry.c: the only place a VM is created or destroyed. */
 struct vm *vm_find(const char *key);
+/* Room for one more registration (max_vms), or why not. */
+int registry_has_room(struct why *w);
 int check_new_names(const char *name, const char *uuid, struct why *w);
 struct vm *vm_create(const char *name, const char *uuid, int pidfd, pid_t pid,
 		     uid_t uid, uint64_t ino);
@@ -204,6 +206,27 @@ int session_timeouts(uint64_t now);	/* ms until the next deadline */
 void sessions_stop(void);
 void sessions_fini(void);
 
+/* steps.c: who may do what to a session, and what each step changes. */
+int session_may_offer(const struct vm *vm, const struct peer *p,
+		      struct why *w);
+int session_may_claim(struct session *s, const struct peer *p,
+		      const uint8_t *token, size_t len,
+		      const struct grant **g, struct decision *d,
+		      struct why *w);
+int session_may_adopt(const struct vm *vm, struct why *w);
+struct session *session_adopt(struct vm *vm);
+/* loads: what the claimant loads, for people. Aborts s. */
+int session_cannot_load(struct session *s, const char *loads,
+			struct why *w);
+void session_spend_grant(struct session *s, const struct grant *g);
+bool session_may_step(const struct session *s, const struct peer *p,
+		      enum fsm_event ev);
+int session_keep_state(struct session *s, const void *data, size_t len);
+uint8_t *session_take_state(struct session *s, size_t *len);
+int session_go_direct(struct session *s, const struct peer *p);
+int session_adopted_successor(struct session *s, const struct peer *p,
+			      int pidfd, struct why *w);
+
 /* outbox.c: the domain records, the transport tells (after each event). */
 void outbox_vm(const char *what, const struct vm *vm);
 void outbox_session(const struct session *s);
@@ -220,12 +243,7 @@ void reaper_load(const char *line, int (*repin)(pid_t, uint64_t, uint64_t));
 /* journal.c: what survives migrd being killed and started again. */
 void journal_save(void);
 int journal_load(void);
-/*
- * An O_PATH fd on dir if every directory from / down to it is owned by
- * root (or migrd's user) and writable by nobody else (sticky ancestors
- * excepted); else logged, naming @what whoever could write there could
- * replace, and a negative errno. The journal's and the socket's check.
- */
-int safe_dir_open(const char *dir, const char *what);
+/* Where it lives: state_file, or beside the socket. */
+void journal_set_path(void);
 
 #endif /* MIGRD_DOMAIN_H */

@@ -10,7 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "handlers.h"
+#include "h-private.h"
 #include "log.h"
 
 /*
@@ -48,7 +48,6 @@ static int pin_owner(Mig__Register *reg, int *fds, pid_t *pid, uid_t *uid,
 	return 0;
 }
 
-
 static int check_register(Mig__Register *reg, struct reply *rep)
 {
 	struct why w;
@@ -57,15 +56,11 @@ static int check_register(Mig__Register *reg, struct reply *rep)
 
 	if (r)
 		return reply_why(rep, r, &w);
-	if (migrd.nvms >= migrd.cfg.max_vms)
-		return reply_err(rep, -ENOSPC,
-				 "migrd already holds max_vms registrations.");
-	return 0;
+	r = registry_has_room(&w);
+	return r ? reply_why(rep, r, &w) : 0;
 }
 
-
-int handle_register(struct client *c, Mig__Request *req, int *fds,
-		    unsigned int nfds, struct reply *rep)
+HANDLER(handle_register)
 {
 	Mig__Register *reg = req->register_;
 	struct vm *vm;
@@ -92,22 +87,21 @@ int handle_register(struct client *c, Mig__Request *req, int *fds,
 	if (mig_pid_start(pid, &vm->owner_start) < 0)
 		vm->owner_start = 0;
 	log_info("VM %s (%s) registered by pid %d: owner pid %d uid %u",
-		 vm->name, vm->id, c->cred.pid, pid, uid);
+		 vm->name, vm->id, c->peer.pid, pid, uid);
 	vm_info(&rep->vm, vm);
 	rep->resp.vm = &rep->vm;
 	outbox_vm("registered", vm);
 	return 0;
 }
 
-int handle_unregister(struct client *c, Mig__Request *req, int *fds,
-		      unsigned int nfds, struct reply *rep)
+HANDLER(handle_unregister)
 {
 	struct vm *vm = vm_find(req->target ? req->target->vm : NULL);
 	char why[64];
 
 	if (!vm)
 		return reply_err(rep, -ENOENT, "No such VM is registered.");
-	snprintf(why, sizeof(why), "unregistered by pid %d", c->cred.pid);
+	snprintf(why, sizeof(why), "unregistered by pid %d", c->peer.pid);
 	vm_destroy(vm, why);
 	return 0;
 }
@@ -126,8 +120,7 @@ static void reply_grant(struct reply *rep, const struct vm *vm)
 	rep->resp.grant = gr;
 }
 
-int handle_grant(struct client *c, Mig__Request *req, int *fds,
-		 unsigned int nfds, struct reply *rep)
+HANDLER(handle_grant)
 {
 	const Mig__Grant *g = req->grant;
 	struct why w;
@@ -148,7 +141,7 @@ int handle_grant(struct client *c, Mig__Request *req, int *fds,
 		return reply_why(rep, r, &w);
 	log_info("VM %s (%s): %s grant issued by pid %d uid %u; claimable by uid %u%s%s for %us",
 		 vm->name, vm->id, grant_kind_name(vm->grant.kind),
-		 c->cred.pid, c->cred.uid, vm->grant.uid,
+		 c->peer.pid, c->peer.uid, vm->grant.uid,
 		 vm->grant.kind == GRANT_REBIND ? " as new VM " : "",
 		 vm->grant.new_name, migrd.cfg.grant_timeout_ms / 1000);
 	reply_grant(rep, vm);

@@ -28,7 +28,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "safedir.h"
 #include "transport.h"
 
 static struct {

@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "log.h"
-#include "mig-private.h"
+#include "mig-util.h"
 
 #define LOG_LINE_MAX 1024
 

@@ -13,7 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "handlers.h"
+#include "h-private.h"
 #include "log.h"
 
 #ifndef SYS_pidfd_getfd
@@ -88,13 +88,12 @@ static int take_all(const struct vm *vm, const Mig__Adopt *m,
 	return 0;
 }
 
-int handle_adopt(struct client *c, Mig__Request *req, int *fds,
-		 unsigned int nfds, struct reply *rep)
+HANDLER(handle_adopt)
 {
 	const Mig__Adopt *m = req->adopt;
 	struct adopted a = { .nfds = 0 };
 	struct session *s;
-	struct peer owner;
+	struct why why;
 	struct vm *vm;
 	int r;
 
@@ -104,14 +103,9 @@ int handle_adopt(struct client *c, Mig__Request *req, int *fds,
 	if (!vm)
 		return reply_err(rep, -ENOENT, "No VM named %s is registered.",
 				 m->vm ? m->vm : "(none)");
-	if (vm->owner_gone || vm->owner.fd < 0)
-		return reply_err(rep, -ESRCH,
-				 "VM %s has no live owner process to adopt from.",
-				 vm->name);
-	if (vm->session)
-		return reply_err(rep, -EBUSY,
-				 "VM %s already has session %llu open.",
-				 vm->name, (unsigned long long)vm->session->id);
+	r = session_may_adopt(vm, &why);
+	if (r)
+		return reply_why(rep, r, &why);
 	r = take_all(vm, m, &a, rep);
 	if (!r)
 		r = offer_check(&a.offer, a.fds, rep);
@@ -119,26 +113,19 @@ int handle_adopt(struct client *c, Mig__Request *req, int *fds,
 		mig_close_fds(a.fds, a.nfds);
 		return r;
 	}
-	/* The owner is the source; it has no connection to migrd. */
-	owner = (struct peer){ .id = 0, .pid = vm->owner_pid,
-			       .uid = vm->owner_uid, .ino = vm->owner_ino,
-			       .pidfd = vm->owner.fd };
-	s = session_new(vm, &owner);
+	s = session_adopt(vm);
 	if (!s) {
 		mig_close_fds(a.fds, a.nfds);
 		return -ENOMEM;
 	}
-	s->source_on = false;
-	s->adopted = true;
 	offer_take(s, &a.offer, a.fds);
 	mig_close_fds(a.fds, a.nfds);	/* what offer_take() left */
 	session_seal_regions(s);
 	log_notice("session %llu: VM %s adopted from owner pid %d by pid %d uid %u: %u regions, %llu bytes, %u devices",
 		   (unsigned long long)s->id, vm->name, vm->owner_pid,
-		   c->cred.pid, c->cred.uid, s->nregions,
+		   c->peer.pid, c->peer.uid, s->nregions,
 		   (unsigned long long)s->mem_bytes, s->ndevices);
-	session_info(&rep->session, s, &rep->sw);
-	rep->resp.session = &rep->session;
+	reply_session(rep, s);
 	outbox_session(s);
 	return 0;
 }

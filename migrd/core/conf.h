@@ -43,8 +43,6 @@ void config_defaults(struct config *cfg);
  */
 int config_parse(struct config *cfg, FILE *f, const char *name, char *err,
 		 size_t errlen);
-int config_load(struct config *cfg, const char *path, char *err,
-		size_t errlen);
 
 const char *rebind_policy_name(enum rebind_policy p);
 

@@ -20,6 +20,14 @@
 #include "domain.h"
 #include "log.h"
 
+int registry_has_room(struct why *w)
+{
+	if (migrd.nvms >= migrd.cfg.max_vms)
+		return why_fail(w, -ENOSPC,
+				"migrd already holds max_vms registrations.");
+	return 0;
+}
+
 struct vm *vm_find(const char *key)
 {
 	struct vm *vm;

@@ -25,6 +25,7 @@
 #include "transport.h"
 
 static struct nl_sock *sk;
+static struct watch pm_watch = { .fd = -1 };
 
 static int on_message(struct nl_msg *msg, void *arg)
 {
@@ -132,18 +133,18 @@ int procmon_init(void)
 		procmon_fini();
 		return -EPERM;
 	}
-	migrd.procmon.fd = nl_socket_get_fd(sk);
-	migrd.procmon.fn = procmon_event;
-	return watch_add(&migrd.procmon, EPOLLIN);
+	pm_watch.fd = nl_socket_get_fd(sk);
+	pm_watch.fn = procmon_event;
+	return watch_add(&pm_watch, EPOLLIN);
 }
 
 void procmon_fini(void)
 {
 	if (!sk)
 		return;
-	if (migrd.procmon.fd >= 0)
-		watch_del(&migrd.procmon);
-	migrd.procmon.fd = -1;
+	if (pm_watch.fd >= 0)
+		watch_del(&pm_watch);
+	pm_watch.fd = -1;
 	nl_socket_free(sk);
 	sk = NULL;
 }

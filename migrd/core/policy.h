@@ -25,7 +25,7 @@ enum token_check {
 	TOKEN_CHECK_COUNT,
 };
 
-/* What a grant lets its bearer do; mirrors Mig__GrantKind. */
+/* What a grant lets its bearer do; mirrors the protocol's GrantKind. */
 enum grant_kind {
 	GRANT_NONE,
 	GRANT_SUCCESSOR,	/* the same VM identity: an upgrade */
