@@ -565,3 +565,119 @@ Test(journal, failed_write_is_retried_and_said_once)
 		     "and the next migrd believes it");
 	cr_expect_eq(vms_named("vb", NULL, NULL), 1);
 }
+
+/* The journal's size in bytes (-1 if it cannot be seen). */
+static long journal_size(void)
+{
+	struct stat st;
+
+	return stat(jpath, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/*
+ * A change appends to the journal (the snapshot stays, its inode too);
+ * what was appended is believed by the next migrd: VMs registered since,
+ * VMs unregistered since, in registration order.
+ */
+Test(journal, appended_changes_are_believed)
+{
+	struct mig_ctx *ctx;
+	struct stat before, after;
+	char name[16];
+
+	start_bounded(conf);
+	ctx = connect_as_owner(&d, NULL);
+	cr_assert_not_null(ctx);
+	cr_assert_eq(mig_register(ctx, "va", NULL, owner, -1, NULL), 0);
+	cr_assert(journal_says(" va - "), "the first VM reached the journal");
+	cr_assert_eq(stat(jpath, &before), 0);
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "v%d", i);
+		cr_assert_eq(mig_register(ctx, name, NULL, owner, -1, NULL), 0);
+	}
+	cr_assert_eq(mig_unregister(ctx, "v1"), 0);
+	cr_assert_eq(mig_unregister(ctx, "va"), 0);
+	cr_assert(journal_says("vm-gone "), "an unregistration is appended");
+	cr_assert_eq(stat(jpath, &after), 0);
+	cr_expect_eq(after.st_ino, before.st_ino,
+		     "registrations append to the file; they do not rewrite it");
+	cr_expect_gt(after.st_size, before.st_size);
+	mig_unref(ctx);
+	stop_daemon();
+	start_bounded(conf);
+	cr_expect_eq(vms_total(), 4, "v0, v2, v3, v4 registered again");
+	cr_expect_eq(vms_named("va", NULL, NULL), 0, "va was unregistered");
+	cr_expect_eq(vms_named("v1", NULL, NULL), 0, "v1 was unregistered");
+	cr_expect_eq(vms_named("v4", NULL, NULL), 1);
+}
+
+/* A crash mid-append leaves a last line without its newline: ignored. */
+Test(journal, torn_last_line_is_ignored)
+{
+	char a[256], b[256], body[600];
+
+	vm_line(a, sizeof(a), ID_A, "va", owner);
+	vm_line(b, sizeof(b), ID_B, "vb", owner);
+	b[strlen(b) - 1] = '\0';	/* cut: no newline */
+	snprintf(body, sizeof(body), "%s%s", a, b);
+	put_journal(jpath, body, 0, 0600);
+	start_bounded(conf);
+	expect_va_registered();
+	cr_expect_eq(vms_named("vb", NULL, NULL), 0,
+		     "the torn line is not a registration");
+	expect_logged("ignoring its last line, cut short");
+}
+
+/* vm-update replaces its VM's line; one for a VM it does not name is ignored. */
+Test(journal, updates_apply_to_their_vm_only)
+{
+	char a[256], upd[300], stray[300], body[1024];
+	struct mig_ctx *ctx;
+	struct mig_list *l = NULL;
+
+	vm_line(a, sizeof(a), ID_A, "va", owner);
+	/* The same VM, upgraded 3 times since the snapshot. */
+	snprintf(upd, sizeof(upd), "vm-update%s", a + 2);
+	upd[strlen(upd) - 16] = '\0';
+	strcat(upd, "3 1700000000000\n");
+	snprintf(stray, sizeof(stray), "vm-update " ID_B "%s",
+		 a + 3 + strlen(ID_A));
+	snprintf(body, sizeof(body), "%s%s%s", a, upd, stray);
+	put_journal(jpath, body, 0, 0600);
+	start_bounded(conf);
+	expect_va_registered();
+	cr_expect_eq(vms_total(), 1, "an update creates no VM");
+	expect_logged("an update of VM " ID_B);
+	ctx = connect_as_owner(&d, NULL);
+	cr_assert_not_null(ctx);
+	cr_assert_eq(mig_show(ctx, "va", &l), 0);
+	cr_expect_eq(l->vms[0].upgrades, 3, "the update's count, not the snapshot's");
+	mig_list_free(l);
+	mig_unref(ctx);
+}
+
+/* Appends do not grow the file for ever: it is compacted again. */
+Test(journal, appends_are_compacted, .timeout = 120)
+{
+	struct mig_ctx *ctx;
+	long most = 0, size;
+
+	start_bounded(conf);
+	ctx = connect_as_owner(&d, NULL);
+	cr_assert_not_null(ctx);
+	cr_assert_eq(mig_register(ctx, "va", NULL, owner, -1, NULL), 0);
+	/* ~200 bytes appended per round: 2000 rounds, 400 KB unbounded. */
+	for (int i = 0; i < 2000; i++) {
+		cr_assert_eq(mig_register(ctx, "vb", NULL, owner, -1, NULL), 0);
+		cr_assert_eq(mig_unregister(ctx, "vb"), 0);
+		size = journal_size();
+		if (size > most)
+			most = size;
+	}
+	cr_expect_lt(most, 96 * 1024, "the journal peaked at %ld bytes", most);
+	mig_unref(ctx);
+	stop_daemon();
+	start_bounded(conf);
+	cr_expect_eq(vms_named("va", NULL, NULL), 1, "va registered again");
+	cr_expect_eq(vms_total(), 1, "only va, after 2000 register/unregister rounds");
+}

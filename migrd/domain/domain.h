@@ -62,6 +62,11 @@ struct vm {
 	unsigned int upgrades;
 	uint64_t registered_ms;
 	struct grant grant;
+	/* The journal's bookkeeping (journal.c): changed since its last
+	 * write, and whether the file has a line for it. */
+	struct list_head jlink;		/* in its changed list, if jchanged */
+	bool jchanged;
+	bool jin_file;
 };
 
 /*
@@ -245,5 +250,10 @@ void journal_save(void);
 int journal_load(void);
 /* Where it lives: state_file, or beside the socket. */
 void journal_set_path(void);
+/* What vm's line says changed (owner, upgrades, presence): appended at
+ * the next save, not the whole journal rewritten. */
+void journal_vm_changed(struct vm *vm);
+/* vm is about to be freed. */
+void journal_vm_gone(struct vm *vm);
 
 #endif /* MIGRD_DOMAIN_H */

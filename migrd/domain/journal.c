@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The journal: what migrd knows that must survive migrd being killed and
- * started again. A small text file under /run (state_file), rewritten
- * whole and renamed into place after every event that changed it, so a
- * crash leaves the old or the new version, never half of one.
+ * started again. A text file under /run (state_file): a snapshot,
+ * written whole and renamed into place, so a crash leaves the old or the
+ * new one, never half of one; then what changes in a VM's line is
+ * appended to it (vm-update, vm-gone, a VM registered since), so that a
+ * registration costs one short write however many VMs there are. The
+ * snapshot is written again when the switchovers or old VMMs it names
+ * change, or when the appends outgrow it. A torn last append (no
+ * newline) is ignored when read.
  *
  * Why a file and not systemd's fd store: what must survive is who owns
  * which VM and which switchovers are between their two sides; none of it
@@ -15,6 +20,8 @@
  *   migrd-journal 1
  *   next-session N
  *   vm ID NAME UUID|- PID INO START UID UPGRADES REGISTERED_MS
+ *   vm-update ID NAME UUID|- PID INO START UID UPGRADES REGISTERED_MS
+ *   vm-gone ID
  *   switch SESSION VM-ID STATE DEST-PID DEST-INO DEST-START DEST-UID
  *   reap PID INO START VM-NAME	(an old VMM that must still exit)
  *
@@ -61,9 +68,19 @@ static struct {
 	struct watch retry;		/* timerfd while a write waits */
 	bool retry_armed;
 	bool failing;			/* a failed write was logged */
-	char *last;			/* what the file says now */
-	size_t last_len;
-} jr = { .dirfd = -1, .retry.fd = -1 };
+	int fd;				/* the file written last, to append */
+	char *rest;			/* its switch and reap lines */
+	size_t rest_len;
+	size_t snapshot_len, appended;	/* bytes */
+	uint64_t next_session;		/* as the file says */
+	struct list_head changed;	/* VMs whose line changed */
+	char (*gone)[MIG_ID_LEN];	/* VMs ended since, if in the file */
+	size_t ngone, gone_cap;
+} jr = { .dirfd = -1, .retry.fd = -1, .fd = -1,
+	 .changed = { &jr.changed, &jr.changed } };
+
+/* Appends beyond max(this, the snapshot) make the next save a snapshot. */
+#define APPEND_MIN (64 * 1024)
 
 /* The journal's place: state_file, or beside the socket (X.sock: X.state). */
 void journal_set_path(void)
@@ -118,10 +135,10 @@ static int journal_dir(void)
 	return jr.dirfd;
 }
 
-static void write_vm(FILE *f, const struct vm *vm)
+static void write_vm(FILE *f, const char *kw, const struct vm *vm)
 {
-	fprintf(f, "vm %s %s %s %d %" PRIu64 " %" PRIu64 " %u %u %" PRIu64 "\n",
-		vm->id, vm->name, vm->uuid[0] ? vm->uuid : "-", vm->owner_pid,
+	fprintf(f, "%s %s %s %s %d %" PRIu64 " %" PRIu64 " %u %u %" PRIu64 "\n",
+		kw, vm->id, vm->name, vm->uuid[0] ? vm->uuid : "-", vm->owner_pid,
 		vm->owner_ino, vm->owner_start, vm->owner_uid, vm->upgrades,
 		vm->registered_ms);
 }
@@ -138,21 +155,22 @@ static void write_switch(FILE *f, const struct session *s)
 		s->dest_start, s->dest_uid);
 }
 
-/* What the journal says now, in memory; NULL when out of memory. */
-static char *journal_text(size_t *len)
+/* Whether the journal names vm: its owner lives, or a switchover may
+ * still hand it on. */
+static bool vm_journaled(const struct vm *vm)
+{
+	return !vm->owner_gone || vm->session;
+}
+
+/* The switchovers and old VMMs it names: rarely changed, small. */
+static char *rest_text(size_t *len)
 {
 	struct session *s;
-	struct vm *vm;
 	char *text = NULL;
 	FILE *f = open_memstream(&text, len);
 
 	if (!f)
 		return NULL;
-	fprintf(f, "%s\nnext-session %" PRIu64 "\n", JOURNAL_MAGIC,
-		migrd.next_session);
-	list_for_each_entry(vm, &migrd.vms, link)
-		if (!vm->owner_gone || vm->session)
-			write_vm(f, vm);
 	list_for_each_entry(s, &migrd.sessions, link)
 		if (s->direct)
 			write_switch(f, s);
@@ -162,6 +180,105 @@ static char *journal_text(size_t *len)
 		return NULL;
 	}
 	return text;
+}
+
+/* The whole journal, in memory; NULL when out of memory. */
+static char *snapshot_text(const char *rest, size_t rest_len, size_t *len)
+{
+	struct vm *vm;
+	char *text = NULL;
+	FILE *f = open_memstream(&text, len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "%s\nnext-session %" PRIu64 "\n", JOURNAL_MAGIC,
+		migrd.next_session);
+	list_for_each_entry(vm, &migrd.vms, link)
+		if (vm_journaled(vm))
+			write_vm(f, "vm", vm);
+	fwrite(rest, 1, rest_len, f);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* What changed since the file was written, as lines to append. */
+static char *append_text(size_t *len)
+{
+	struct vm *vm;
+	char *text = NULL;
+	FILE *f = open_memstream(&text, len);
+
+	if (!f)
+		return NULL;
+	if (migrd.next_session != jr.next_session)
+		fprintf(f, "next-session %" PRIu64 "\n", migrd.next_session);
+	for (size_t i = 0; i < jr.ngone; i++)
+		fprintf(f, "vm-gone %s\n", jr.gone[i]);
+	list_for_each_entry(vm, &jr.changed, jlink) {
+		if (vm_journaled(vm))
+			write_vm(f, vm->jin_file ? "vm-update" : "vm", vm);
+		else if (vm->jin_file)
+			fprintf(f, "vm-gone %s\n", vm->id);
+	}
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+void journal_vm_changed(struct vm *vm)
+{
+	migrd.dirty = true;
+	if (vm->jchanged)
+		return;
+	vm->jchanged = true;
+	list_add_tail(&vm->jlink, &jr.changed);
+}
+
+/* Before vm is freed: a VM that ended (not one migrd forgets as it stops)
+ * and that the file names gets its vm-gone line. */
+void journal_vm_gone(struct vm *vm)
+{
+	if (vm->jchanged)
+		list_del(&vm->jlink);
+	vm->jchanged = false;
+	if (!vm->dying || !vm->jin_file)
+		return;
+	migrd.dirty = true;
+	if (jr.ngone == jr.gone_cap) {
+		size_t cap = jr.gone_cap ? 2 * jr.gone_cap : 64;
+		void *p = realloc(jr.gone, cap * sizeof(*jr.gone));
+
+		if (!p) {
+			/* The next save cannot say it: make it a snapshot. */
+			mig_close_fds(&jr.fd, 1);
+			return;
+		}
+		jr.gone = p;
+		jr.gone_cap = cap;
+	}
+	mig_strlcpy(jr.gone[jr.ngone++], vm->id, MIG_ID_LEN);
+}
+
+/* The file says what migrd knows: nothing changed is pending. */
+static void settle(bool snapshot)
+{
+	struct vm *vm, *tmp;
+
+	list_for_each_entry_safe(vm, tmp, &jr.changed, jlink) {
+		list_del(&vm->jlink);
+		vm->jchanged = false;
+		vm->jin_file = vm_journaled(vm);
+	}
+	if (snapshot)
+		list_for_each_entry(vm, &migrd.vms, link)
+			vm->jin_file = vm_journaled(vm);
+	jr.ngone = 0;
+	jr.next_session = migrd.next_session;
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -213,8 +330,8 @@ static int temp_name(char *tmp, size_t size)
 static int write_tmpfile(const char *tmp, const char *text, size_t len)
 {
 	char proc[32];
-	int fd = openat(jr.dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
-			0600);
+	int fd = openat(jr.dirfd, ".", O_TMPFILE | O_WRONLY | O_APPEND |
+			O_CLOEXEC, 0600);
 	int r;
 
 	if (fd < 0)
@@ -225,47 +342,57 @@ static int write_tmpfile(const char *tmp, const char *text, size_t len)
 	/* Through /proc: AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH. */
 	if (!r && linkat(AT_FDCWD, proc, jr.dirfd, tmp, AT_SYMLINK_FOLLOW) < 0)
 		r = errno == ENOENT ? -EOPNOTSUPP : -errno;
-	close(fd);
-	return r;
+	if (r) {
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 /* The fallback: tmp made by us (O_EXCL), never a file found there. */
 static int write_named(const char *tmp, const char *text, size_t len)
 {
-	int fd = openat(jr.dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
-			O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = openat(jr.dirfd, tmp, O_WRONLY | O_APPEND | O_CREAT |
+			O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	int r;
 
 	if (fd < 0)
 		return -errno;
 	r = fill(fd, text, len);
-	if (close(fd) < 0 && !r)
-		r = -errno;
-	if (r)
-		unlinkat(jr.dirfd, tmp, 0);
-	return r;
-}
-
-/* The new text under the journal's name, on the disk, or an error. */
-static int journal_write(const char *text, size_t len)
-{
-	char tmp[NAME_MAX + 1];
-	int r = temp_name(tmp, sizeof(tmp));
-
-	if (r)
-		return r;
-	r = write_tmpfile(tmp, text, len);
-	if (r == -EOPNOTSUPP)
-		r = write_named(tmp, text, len);
-	if (r)
-		return r;
-	if (renameat(jr.dirfd, tmp, jr.dirfd, jr.name) < 0) {
-		r = -errno;
+	if (r) {
+		close(fd);
 		unlinkat(jr.dirfd, tmp, 0);
 		return r;
 	}
+	return fd;
+}
+
+/*
+ * The new text under the journal's name, on the disk: an fd on it to
+ * append to (O_APPEND), or an error.
+ */
+static int journal_write(const char *text, size_t len)
+{
+	char tmp[NAME_MAX + 1];
+	int fd = temp_name(tmp, sizeof(tmp));
+
+	if (fd)
+		return fd;
+	fd = write_tmpfile(tmp, text, len);
+	if (fd == -EOPNOTSUPP)
+		fd = write_named(tmp, text, len);
+	if (fd < 0)
+		return fd;
 	/* The rename itself must survive a power cut too. */
-	return fsync(jr.dirfd) < 0 ? -errno : 0;
+	if (renameat(jr.dirfd, tmp, jr.dirfd, jr.name) < 0 ||
+	    fsync(jr.dirfd) < 0) {
+		int r = -errno;
+
+		unlinkat(jr.dirfd, tmp, 0);
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 static void retry_due(struct watch *w, uint32_t events)
@@ -309,26 +436,87 @@ static void save_failed(int err)
 	retry_later();
 }
 
-static void save_done(char *text, size_t len)
+static void save_done(void)
 {
 	if (jr.failing)
 		log_notice("the journal %s is written again", migrd.state_file);
 	jr.failing = false;
-	free(jr.last);
-	jr.last = text;
-	jr.last_len = len;
 	migrd.dirty = false;
 }
 
+/* A whole new journal; its fd kept for the appends that follow. */
+static int save_snapshot(char *rest, size_t rest_len)
+{
+	size_t len;
+	char *text = snapshot_text(rest, rest_len, &len);
+	int fd;
+
+	if (!text)
+		return -ENOMEM;
+	fd = journal_write(text, len);
+	free(text);
+	if (fd < 0)
+		return fd;
+	mig_close_fds(&jr.fd, 1);
+	jr.fd = fd;
+	free(jr.rest);
+	jr.rest = rest;
+	jr.rest_len = rest_len;
+	jr.snapshot_len = len;
+	jr.appended = 0;
+	settle(true);
+	return 0;
+}
+
 /*
- * Write the journal if what it says changed: most events (a session
- * step, a query) leave it as it was and cost no I/O. migrd stays dirty
- * until a write succeeded, so a failed one is tried again.
+ * What changed, at the end of the file we wrote last. A write that fails
+ * midway leaves a torn last line, which a reader ignores; the file is
+ * written whole next time, so nothing after it is lost.
+ */
+static int save_append(void)
+{
+	size_t len;
+	char *text = append_text(&len);
+	int r;
+
+	if (!text)
+		return -ENOMEM;
+	r = len ? fill(jr.fd, text, len) : 0;
+	free(text);
+	if (r) {
+		mig_close_fds(&jr.fd, 1);
+		return r;
+	}
+	jr.appended += len;
+	settle(false);
+	return 0;
+}
+
+/* Can the file we have be brought up to date by appending? */
+static bool may_append(const char *rest, size_t rest_len)
+{
+	size_t limit = jr.snapshot_len > APPEND_MIN ? jr.snapshot_len :
+		APPEND_MIN;
+
+	struct stat st;
+
+	/* Removed or replaced under us: what we append would be lost. */
+	if (jr.fd < 0 || fstat(jr.fd, &st) < 0 || st.st_nlink == 0)
+		return false;
+	return jr.appended < limit && rest_len == jr.rest_len &&
+	       memcmp(rest, jr.rest, rest_len) == 0;
+}
+
+/*
+ * Bring the journal up to what migrd knows: most events (a session
+ * step, a query) change nothing in it and cost no I/O; a VM's change is
+ * one appended line. migrd stays dirty until a write succeeded, so a
+ * failed one is tried again (as a whole new journal).
  */
 void journal_save(void)
 {
-	size_t len;
-	char *text;
+	size_t rest_len;
+	char *rest;
 	int r;
 
 	/* Waiting for the retry timer, unless this is the last chance. */
@@ -339,23 +527,24 @@ void journal_save(void)
 		migrd.dirty = false;	/* no journal this run; said once */
 		return;
 	}
-	text = journal_text(&len);
-	if (!text) {
+	rest = rest_text(&rest_len);
+	if (!rest) {
 		save_failed(-ENOMEM);
 		return;
 	}
-	if (jr.last && len == jr.last_len && memcmp(text, jr.last, len) == 0) {
-		free(text);
-		migrd.dirty = false;
-		return;
+	if (may_append(rest, rest_len)) {
+		free(rest);
+		r = save_append();
+	} else {
+		r = save_snapshot(rest, rest_len);
+		if (r)
+			free(rest);
 	}
-	r = journal_write(text, len);
 	if (r) {
-		free(text);
 		save_failed(r);
 		return;
 	}
-	save_done(text, len);
+	save_done();
 }
 
 /*
@@ -447,28 +636,23 @@ static bool vm_line_ok(const struct jvm *j)
 	return true;
 }
 
-static void load_vm(const char *line)
+/* A VM's line as it stands after every update: registered after. */
+static void load_vm(const struct jvm *j)
 {
-	struct jvm j;
 	int pidfd;
 
-	if (sscanf(line, "vm %32s %63s %36s %d %" SCNu64 " %" SCNu64 " %u %u %" SCNu64,
-		   j.id, j.name, j.uuid, &j.pid, &j.ino, &j.start, &j.uid,
-		   &j.upgrades, &j.reg_ms) != 9 || !valid_id(j.id)) {
-		log_warn("journal: ignoring a malformed line");
+	if (!vm_line_ok(j))
 		return;
-	}
-	if (!vm_line_ok(&j))
-		return;
-	pidfd = repin(j.pid, j.ino, j.start);
+	pidfd = repin(j->pid, j->ino, j->start);
 	if (pidfd >= 0) {
-		register_again(&j, pidfd, j.pid, (uid_t)j.uid, j.ino, j.start);
+		register_again(j, pidfd, j->pid, (uid_t)j->uid, j->ino,
+			       j->start);
 		return;
 	}
 	if (norphans < ORPHANS_MAX)
-		orphans[norphans++] = j;
+		orphans[norphans++] = *j;
 	log_info("VM %s (%s): its owner pid %d is gone since migrd stopped",
-		 j.name, j.id, j.pid);
+		 j->name, j->id, j->pid);
 }
 
 /*
@@ -609,37 +793,169 @@ static FILE *journal_open(void)
 	return f;
 }
 
-/* A line the buffer cut is not a line: skip the rest of it. */
+/*
+ * A line the buffer cut is not a line: skip the rest of it. The last
+ * line without its newline is an append a crash cut short: not a line
+ * either (a number cut short would still parse).
+ */
 static bool whole_line(FILE *f, const char *line)
 {
 	int c;
 
-	if (strchr(line, '\n') || feof(f))
+	if (strchr(line, '\n'))
 		return true;
+	if (feof(f)) {
+		log_warn("journal: ignoring its last line, cut short (migrd stopped while appending it)");
+		return false;
+	}
 	while ((c = getc(f)) != EOF && c != '\n')
 		;
 	log_warn("journal: ignoring a line too long to be one of migrd's");
 	return false;
 }
 
-static void load_lines(FILE *f)
+/* The VM lines, as updated by the appends after them: ID -> its line. */
+struct jvms {
+	struct jvm *v;
+	bool *live;
+	size_t n, cap;
+	char **later;			/* switch and reap lines, for after */
+	size_t nlater, later_cap;
+};
+
+static struct jvm *jvms_find(struct jvms *t, const char *id)
+{
+	for (size_t i = t->n; i-- > 0;)
+		if (t->live[i] && !strcmp(t->v[i].id, id))
+			return &t->v[i];
+	return NULL;
+}
+
+static int jvms_add(struct jvms *t, const struct jvm *j)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 256;
+		struct jvm *v = realloc(t->v, cap * sizeof(*v));
+		bool *live = v ? realloc(t->live, cap * sizeof(*live)) : NULL;
+
+		if (v)
+			t->v = v;
+		if (!live)
+			return -ENOMEM;
+		t->live = live;
+		t->cap = cap;
+	}
+	t->v[t->n] = *j;
+	t->live[t->n++] = true;
+	return 0;
+}
+
+static int keep_later(struct jvms *t, const char *line)
+{
+	if (t->nlater == t->later_cap) {
+		size_t cap = t->later_cap ? 2 * t->later_cap : 16;
+		char **p = realloc(t->later, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		t->later = p;
+		t->later_cap = cap;
+	}
+	t->later[t->nlater] = strdup(line);
+	return t->later[t->nlater++] ? 0 : -ENOMEM;
+}
+
+/* The fields after the keyword (line points past it). */
+static bool parse_vm(const char *line, struct jvm *j)
+{
+	if (sscanf(line, " %32s %63s %36s %d %" SCNu64 " %" SCNu64 " %u %u %" SCNu64, j->id, j->name, j->uuid, &j->pid, &j->ino,
+		   &j->start, &j->uid, &j->upgrades, &j->reg_ms) == 9 &&
+	    valid_id(j->id))
+		return true;
+	log_warn("journal: ignoring a malformed line");
+	return false;
+}
+
+/*
+ * vm: a VM (a second one with an identity already there is refused);
+ * vm-update: that VM's line, changed; vm-gone: it ended.
+ */
+static int load_vm_line(struct jvms *t, const char *line)
+{
+	char id[MIG_ID_LEN];
+	struct jvm j, *old;
+
+	if (strncmp(line, "vm-gone ", 8) == 0) {
+		if (sscanf(line, "vm-gone %32s", id) == 1 &&
+		    (old = jvms_find(t, id)))
+			t->live[old - t->v] = false;
+		return 0;
+	}
+	if (strncmp(line, "vm-update ", 10) == 0) {
+		if (!parse_vm(line + 10, &j))
+			return 0;
+		old = jvms_find(t, j.id);
+		if (old && !strcmp(old->name, j.name))
+			*old = j;
+		else
+			log_warn("journal %s: an update of VM %s (%s), which it does not name, is ignored",
+				 migrd.state_file, j.id, j.name);
+		return 0;
+	}
+	if (strncmp(line, "vm ", 3) != 0 || !parse_vm(line + 3, &j))
+		return 0;
+	if (jvms_find(t, j.id)) {
+		log_warn("journal %s: a second VM with identity %s (%s) is refused; the first stays",
+			 migrd.state_file, j.id, j.name);
+		return 0;
+	}
+	return jvms_add(t, &j);
+}
+
+static int read_lines(FILE *f, struct jvms *t)
 {
 	char line[512];
+	int r = 0;
 
-	while (fgets(line, sizeof(line), f)) {
+	while (!r && fgets(line, sizeof(line), f)) {
 		uint64_t n;
 
 		if (!whole_line(f, line))
 			continue;
 		if (sscanf(line, "next-session %" SCNu64, &n) == 1)
 			migrd.next_session = n;
-		else if (strncmp(line, "vm ", 3) == 0)
-			load_vm(line);
-		else if (strncmp(line, "switch ", 7) == 0)
-			load_switch(line);
-		else if (strncmp(line, "reap ", 5) == 0)
-			reaper_load(line, repin);
+		else if (strncmp(line, "vm", 2) == 0)
+			r = load_vm_line(t, line);
+		else if (strncmp(line, "switch ", 7) == 0 ||
+			 strncmp(line, "reap ", 5) == 0)
+			r = keep_later(t, line);
 	}
+	return r;
+}
+
+/*
+ * The VMs first, as the last of their lines says, in the order they
+ * were registered; then the switchovers and old VMMs, which name them.
+ */
+static int load_lines(FILE *f)
+{
+	struct jvms t = { 0 };
+	int r = read_lines(f, &t);
+
+	for (size_t i = 0; !r && i < t.n; i++)
+		if (t.live[i])
+			load_vm(&t.v[i]);
+	for (size_t i = 0; i < t.nlater; i++) {
+		if (!r && strncmp(t.later[i], "switch ", 7) == 0)
+			load_switch(t.later[i]);
+		else if (!r)
+			reaper_load(t.later[i], repin);
+		free(t.later[i]);
+	}
+	free(t.later);
+	free(t.v);
+	free(t.live);
+	return r;
 }
 
 /*
@@ -662,8 +978,9 @@ int journal_load(void)
 	    strncmp(line, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) != 0)
 		log_warn("%s is not a migrd journal; starting empty",
 			 migrd.state_file);
-	else
-		load_lines(f);
+	else if (load_lines(f) < 0)
+		log_err("out of memory reading the journal %s; some VMs were not registered again",
+			migrd.state_file);
 	fclose(f);
 	norphans = 0;
 	return 0;

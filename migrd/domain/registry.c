@@ -82,7 +82,7 @@ void vm_set_owner(struct vm *vm, int pidfd, pid_t pid, uid_t uid,
 	vm->owner_uid = uid;
 	vm->owner_ino = ino;
 	vm->owner_gone = watch_add(&vm->owner, EPOLLIN) < 0;
-	migrd.dirty = true;
+	journal_vm_changed(vm);
 }
 
 /* Forget vm: its owner's pidfd, its grant, its memory. */
@@ -93,6 +93,7 @@ static void vm_free(struct vm *vm)
 			watch_del(&vm->owner);
 		close(vm->owner.fd);
 	}
+	journal_vm_gone(vm);
 	list_del(&vm->link);
 	migrd.nvms--;
 	explicit_bzero(&vm->grant, sizeof(vm->grant));
@@ -128,7 +129,7 @@ void vm_owner_lost(struct vm *vm, const char *why)
 			 vm->name, vm->owner_pid, why);
 		watch_del(&vm->owner);
 		vm->owner_gone = true;
-		migrd.dirty = true;
+		journal_vm_changed(vm);
 		if (s->direct)
 			session_source_gone(s);
 		return;

@@ -156,6 +156,7 @@ static void session_end(struct session *s)
 	else
 		migrd.aborted++;
 	vm->session = NULL;
+	journal_vm_changed(vm);
 	s->vm = NULL;
 	history_add(s);
 	if (committed && rebind)
@@ -385,6 +386,7 @@ struct session *session_recover(struct vm *vm, uint64_t id, enum mig_state state
 		return NULL;
 	}
 	vm->session = s;
+	journal_vm_changed(vm);
 	list_add_tail(&s->link, &migrd.sessions);
 	migrd.nsessions++;
 	log_notice("session %llu (VM %s): switchover recovered from the journal; source pid %d and destination pid %d decide it",
@@ -412,6 +414,7 @@ struct session *session_new(struct vm *vm, const struct peer *source)
 	s->created_ms = s->updated_ms = mig_now_ms();
 	session_set_deadline(s);
 	vm->session = s;
+	journal_vm_changed(vm);
 	list_add_tail(&s->link, &migrd.sessions);
 	migrd.nsessions++;
 	migrd.dirty = true;
@@ -549,6 +552,7 @@ void sessions_fini(void)
 	list_for_each_entry_safe(s, tmp, &migrd.sessions, link) {
 		drop_fds(s);
 		s->vm->session = NULL;
+		journal_vm_changed(s->vm);
 		list_del(&s->link);
 		free(s);
 	}
