@@ -7,6 +7,19 @@
  * on success and a negative errno on failure; only constructors return
  * NULL. Strings returned inside structures are owned by the structure.
  * A context is not thread-safe: use one per thread.
+ *
+ * Errors: each call below lists those a caller can act on, its own and
+ * migrd's answers; after an answer, mig_last_error() has migrd's
+ * sentence. Every call that talks to migrd may also return:
+ *	-ENOTCONN	@ctx is not connected, or a timeout closed it;
+ *	-EINVAL		@ctx is an event stream (mig_subscribe());
+ *	-ETIMEDOUT	migrd did not answer in time (mig_set_timeout());
+ *			the connection is closed then;
+ *	-ECONNRESET	migrd hung up (it exited or restarted);
+ *	-EPROTO, -EBADMSG, -EMSGSIZE	an answer libmig cannot use;
+ *	-EOPNOTSUPP	a migrd too old to know the request;
+ *	-ENOMEM.
+ * A call that passes fds to migrd returns -EBADF when one is not open.
  */
 #ifndef LIBMIG_H
 #define LIBMIG_H
@@ -46,7 +59,7 @@ struct mig_ctx;
  *
  * The log priority starts at LOG_ERR, or at the level named by $MIG_LOG
  * ("err", "warning", "info", "debug" or a syslog number).
- * Returns: a context with one reference, or NULL (errno set).
+ * Returns: a context with one reference, or NULL (errno ENOMEM).
  */
 struct mig_ctx *mig_new(void);
 
@@ -79,7 +92,11 @@ void mig_set_log_priority(struct mig_ctx *ctx, int priority);
  * @path: socket path; NULL means $MIGRD_SOCKET or MIG_DEFAULT_SOCKET.
  *
  * Returns: 0; -ENOENT or -ECONNREFUSED when migrd is not running;
- * -EPROTO when the daemon speaks no common protocol version.
+ * -EACCES when the caller may not use the socket; -EUSERS when migrd
+ * has max_clients connections, or the caller's uid max_clients_per_uid
+ * (root and the admin group are exempt); -EPROTO when the daemon speaks
+ * no common protocol version; -EISCONN when @ctx is connected already;
+ * -ENAMETOOLONG for a path too long for a socket address.
  */
 int mig_connect(struct mig_ctx *ctx, const char *path);
 
@@ -90,8 +107,11 @@ int mig_get_fd(const struct mig_ctx *ctx);
  * mig_set_timeout() - how long a request waits for migrd's answer, and a
  * handoff side for the other side's word on the direct channel (default
  * 10 s, or $MIG_TIMEOUT_MS). A request that times out fails with
- * -ETIMEDOUT and closes the connection. mig_wait() and the state calls
- * wait up to 10 minutes for the session to move. Since LIBMIG_0.2.
+ * -ETIMEDOUT and closes the connection. mig_wait(), and
+ * mig_take_state() and mig_take_memory() through migrd, wait up to 10
+ * minutes for the session to move; the state on the direct channel is
+ * the other side's word (this timeout). Since LIBMIG_0.2.
+ * Returns: 0; -EINVAL unless @timeout_ms > 0.
  */
 int mig_set_timeout(struct mig_ctx *ctx, int timeout_ms);
 
@@ -248,16 +268,23 @@ struct mig_list {
 	struct mig_session_info *sessions;
 };
 
-/** mig_status() - the daemon's counters and settings. */
+/**
+ * mig_status() - the daemon's counters and settings.
+ * Returns: 0, or an error every request may return (top of this file).
+ */
 int mig_status(struct mig_ctx *ctx, struct mig_status *st);
 
-/** mig_list() - all VMs and sessions; free with mig_list_free(). */
+/**
+ * mig_list() - all VMs and sessions; free with mig_list_free().
+ * Returns: 0, or an error every request may return (top of this file).
+ */
 int mig_list(struct mig_ctx *ctx, struct mig_list **list);
 
 /**
  * mig_show() - one VM (by identity, name or UUID) or one session (by
  * its decimal number) as a list of one; free with mig_list_free().
- * Returns: 0 or -ENOENT.
+ * Returns: 0; -ENOENT when no such VM is registered or no session, open
+ * or ended, has that number; -EINVAL for a NULL or empty @what.
  */
 int mig_show(struct mig_ctx *ctx, const char *what, struct mig_list **list);
 
@@ -274,12 +301,20 @@ void mig_list_free(struct mig_list *list);
  * @out: may be NULL; receives the new identity.
  *
  * The registration dies with the process (exit or exec).
- * Returns: 0; -EPERM unless root or in the admin group; -EEXIST.
+ * Returns: 0; -EPERM unless root or in the admin group; -EEXIST when a
+ * VM has this name or UUID already; -EINVAL for a name that is not 1 to
+ * 63 letters, digits or ._-:@+, a malformed UUID, or no owner at all;
+ * -ENOSPC when migrd holds max_vms registrations; -ESRCH when the owner
+ * process is gone; -EBADF when @owner_pidfd is not a pidfd.
  */
 int mig_register(struct mig_ctx *ctx, const char *name, const char *uuid,
 		 pid_t owner, int owner_pidfd, struct mig_vm_info *out);
 
-/** mig_unregister() - forget a VM; aborts its open session. */
+/**
+ * mig_unregister() - forget a VM; aborts its open session.
+ * Returns: 0; -EPERM unless root or in the admin group; -ENOENT when no
+ * such VM is registered; -EINVAL for a NULL @vm.
+ */
 int mig_unregister(struct mig_ctx *ctx, const char *vm);
 
 #define MIG_TOKEN_LEN	32
@@ -300,7 +335,8 @@ struct mig_token {
  * identity and gets its memory as is. One use; a new grant replaces the
  * previous one; it expires after grant_timeout. Hand it to the new VMM
  * privately (environment or a pipe, not its command line).
- * Returns: 0; -EPERM unless root or in the admin group; -ENOENT.
+ * Returns: 0; -EPERM unless root or in the admin group; -ENOENT when no
+ * such VM is registered; -ESRCH when its owner process is gone.
  */
 int mig_grant_successor(struct mig_ctx *ctx, const char *vm,
 			struct mig_token *out);
@@ -314,7 +350,9 @@ int mig_grant_successor(struct mig_ctx *ctx, const char *vm,
  * The memory reaches the claimant zeroed, verified, without the source's
  * VM fd or state; @vm's identity ends with the commit.
  * Returns: 0; -EACCES under rebind_policy = refuse; -EEXIST when
- * @new_name is taken; -EPERM; -ENOENT.
+ * @new_name or @new_uuid is taken; -EINVAL when either is malformed;
+ * -EPERM unless root or in the admin group; -ENOENT when no such VM is
+ * registered; -ESRCH when its owner process is gone.
  */
 int mig_grant_rebind(struct mig_ctx *ctx, const char *vm,
 		     const char *new_name, const char *new_uuid, uid_t uid,
@@ -332,7 +370,7 @@ int mig_token_parse(const char *hex, uint8_t bytes[MIG_TOKEN_LEN]);
  * the token (close-on-exec; the child clears that and names the fd in
  * MIG_TOKEN_FD). Nothing of the token is left in either process's
  * environment or command line.
- * Returns: the fd, or a negative errno.
+ * Returns: the fd; -EMFILE or -ENFILE when pipe2(2) has no fd for it.
  */
 int mig_token_pipe(const uint8_t bytes[MIG_TOKEN_LEN]);
 
@@ -341,7 +379,10 @@ int mig_token_pipe(const uint8_t bytes[MIG_TOKEN_LEN]);
  * by MIG_TOKEN_FD (read, then closed) or else from MIG_TOKEN (whose value
  * is then overwritten where it lives, so /proc/PID/environ no longer
  * shows it); both variables are removed. Call it once, early.
- * Returns: 0; -ENOENT if neither is set; -EINVAL if malformed.
+ * Returns: 0; -ENOENT if neither is set; -EINVAL if the token or the
+ * number in MIG_TOKEN_FD is malformed; -EBADF (or another read(2) error)
+ * when MIG_TOKEN_FD names no fd that can be read. The variables are
+ * removed on failure too.
  */
 int mig_token_take(uint8_t bytes[MIG_TOKEN_LEN]);
 
@@ -355,7 +396,15 @@ int mig_token_take(uint8_t bytes[MIG_TOKEN_LEN]);
  * @session: receives the session number.
  *
  * Only the VM's registered owner process may offer it.
- * Returns: 0; -EBADF/-EINVAL when an fd is not what its region says.
+ * Returns: 0; -ENOENT when no such VM is registered; -EPERM unless the
+ * caller is its owner process; -EBUSY when it has a session open
+ * already; -EMFILE when this connection has max_sessions_per_client
+ * sessions open; -EBADF when an fd is not what its region says (not
+ * open, another kind, not open read-write, a memfd sealed against
+ * writing) or @vm_fd is not a KVM VM fd; -EINVAL for no region or more
+ * than MIG_REGIONS_MAX, or a region that has no valid kind, is empty,
+ * not page-aligned, overlaps another, reaches past the end of its fd or
+ * has a name that is not printable UTF-8.
  */
 int mig_offer(struct mig_ctx *ctx, const char *vm,
 	      const struct mig_region *regions, unsigned int nregions,
@@ -395,7 +444,11 @@ struct mig_offer_args {
  * Device fds stay open in the caller too; a successor gets them with its
  * claim, a rebind never does. A claimant that cannot load @format is
  * refused and the session aborted before the source is asked to pause.
- * Returns: as mig_offer(); -EBADF when a device fd is not its kind.
+ * Returns: as mig_offer(); -EBADF when a device fd is not its kind, or
+ * is guest memory or a KVM fd; -EINVAL for more than MIG_DEVICES_MAX
+ * devices, a device with no name, no valid kind or another's name, a
+ * @format with no name, or @size smaller than the struct; -E2BIG when
+ * @size is larger and the bytes past the struct are not zero.
  */
 int mig_offer_ex(struct mig_ctx *ctx, const char *vm,
 		 const struct mig_offer_args *args, size_t size,
@@ -409,7 +462,9 @@ int mig_offer_ex(struct mig_ctx *ctx, const char *vm,
  * It watches migrd's events on a second connection of its own.
  * Since LIBMIG_0.4.
  * Returns: 0; -ENOENT when no VM @vm is registered; -ETIMEDOUT;
- * -ECONNRESET when migrd went away.
+ * -ECONNRESET when migrd went away; -EINVAL when @ctx is not connected
+ * (not -ENOTCONN); the errors of mig_connect() for the second
+ * connection (-EUSERS at migrd's connection limits, say).
  */
 int mig_wait_offer(struct mig_ctx *ctx, const char *vm, int timeout_ms,
 		   uint64_t *session);
@@ -426,7 +481,12 @@ int mig_wait_offer(struct mig_ctx *ctx, const char *vm, int timeout_ms,
  *
  * Returns: 0; -EPERM for a missing, forged, used, expired or foreign
  * token or a claimant of the wrong uid; -EACCES for a rebind under
- * rebind_policy = refuse; -EBUSY when someone else claimed it; -ENOENT.
+ * rebind_policy = refuse, or of an adopted VM; -EBUSY when someone else
+ * claimed it; -ENOENT when there is no such session; -ESTALE when it
+ * has ended; -EINVAL when this connection offered it; -EMFILE when this
+ * connection has max_sessions_per_client sessions open; -EBADF when the
+ * source shrank its memory or sealed it against writing after the offer
+ * (the session is aborted then).
  */
 int mig_claim(struct mig_ctx *ctx, uint64_t session, const void *token,
 	      size_t token_len, struct mig_handoff **handoff);
@@ -436,7 +496,8 @@ int mig_claim(struct mig_ctx *ctx, uint64_t session, const void *token,
  * loads (@loads, @nloads; none: migrd cannot check). Since LIBMIG_0.4.
  * Returns: as mig_claim(); -EPROTONOSUPPORT when the source's state is
  * in none of them: the session is then aborted and the source's guest
- * runs on, never paused.
+ * runs on, never paused; -EINVAL for more than MIG_FORMATS_MAX formats
+ * or one with no name.
  */
 int mig_claim_ex(struct mig_ctx *ctx, uint64_t session, const void *token,
 		 size_t token_len, const struct mig_state_format *loads,
@@ -448,13 +509,21 @@ void mig_handoff_free(struct mig_handoff *handoff);
 /**
  * mig_take_memory() - rebind destination: wait for the source to pause,
  * then receive the zeroed memory. No state of the source comes with it.
- * Returns: 0; -ECANCELED if the session was aborted; -EIO if migrd could
- * not verify the zeroing (the session is aborted then).
+ * Returns: 0; -ECANCELED if the session was aborted, also when another
+ * process still held or mapped the memory, the source did not exit in
+ * time, or migrd could not verify the zeroing (mig_last_error() says
+ * which); -ENODATA when the memory was taken already; -EPERM for anyone
+ * but the claimant; -ENOENT when there is no such session.
  */
 int mig_take_memory(struct mig_ctx *ctx, uint64_t session,
 		    struct mig_handoff **handoff);
 
-/** mig_ready() - destination: VM built, the source may pause now. */
+/**
+ * mig_ready() - destination: VM built, the source may pause now.
+ * Returns: 0; -EPERM for anyone but the claimant; -EPROTO unless the
+ * session is claimed and not ready yet; -ESTALE when it has ended
+ * (aborted, say); -ENOENT when there is no such session.
+ */
 int mig_ready(struct mig_ctx *ctx, uint64_t session);
 
 /**
@@ -467,7 +536,11 @@ int mig_ready(struct mig_ctx *ctx, uint64_t session);
  * resume it.
  *
  * Returns: 0 once at or past @state; -ECANCELED when the session was
- * aborted first (then @reached is MIG_STATE_ABORTED).
+ * aborted first (then @reached is MIG_STATE_ABORTED); -EOWNERDEAD for
+ * the source of a rebind once it sent its state: exit, never resume;
+ * -EPERM for a connection that takes no part in the session (admins
+ * may wait); -EINVAL for a @state other than OFFERED to COMMITTED;
+ * -ENOENT when there is no such session.
  */
 int mig_wait(struct mig_ctx *ctx, uint64_t session, enum mig_state state,
 	     enum mig_state *reached);
@@ -475,6 +548,11 @@ int mig_wait(struct mig_ctx *ctx, uint64_t session, enum mig_state state,
 /**
  * mig_send_state() - source: the guest is paused, here is its state.
  * At most MIG_STATE_MAX bytes. The source then waits for COMMITTED.
+ * Returns: 0; -EMSGSIZE for more than MIG_STATE_MAX bytes; -ECONNRESET
+ * when the destination hung up on the direct channel (the guest is still
+ * the source's); -EPROTO before the destination is ready; -EPERM for
+ * anyone but the source; -ESTALE when the session has ended; -ESRCH when
+ * migrd cannot watch a rebind's source exit (the session is aborted).
  */
 #define MIG_STATE_MAX	(96 * 1024)
 int mig_send_state(struct mig_ctx *ctx, uint64_t session, const void *data,
@@ -483,6 +561,12 @@ int mig_send_state(struct mig_ctx *ctx, uint64_t session, const void *data,
 /**
  * mig_take_state() - destination: wait for the source's state.
  * @data: receives a malloc()ed copy the caller frees.
+ *
+ * Returns: 0; -ECANCELED when the source called it off or the session
+ * was aborted; -ECONNRESET when the source hung up before sending its
+ * state (the session is aborted then); -ETIMEDOUT when no state came
+ * within 10 minutes; -ENODATA when the state was taken already; -EPERM
+ * for anyone but the claimant; -ENOENT when there is no such session.
  */
 int mig_take_state(struct mig_ctx *ctx, uint64_t session, void **data,
 		   size_t *len);
@@ -497,6 +581,15 @@ int mig_take_state(struct mig_ctx *ctx, uint64_t session, void **data,
  * (-ECANCELED, or -ECONNRESET). 0 also when the source died after handing
  * over its state, since it cannot resume then. None of it needs migrd to
  * be alive; migrd is told the outcome. migrd(8), FAILURES, has the table.
+ *
+ * Returns: 0; -ECANCELED when the source called it off and resumes;
+ * -ECONNRESET when no GO came (the source hung up, or did not answer in
+ * time). Without a direct channel (a rebind): -EPROTO before the zeroed
+ * memory was taken; -EEXIST when the new VM's name or UUID was
+ * registered since the grant; -EPERM for anyone but the claimant;
+ * -ESTALE when the session has ended; -ENOENT. On an adopted VM's
+ * session -EINVAL (or -EPROTO before mig_state_moved()): use
+ * mig_commit_successor().
  */
 int mig_commit(struct mig_ctx *ctx, uint64_t session);
 
@@ -517,8 +610,10 @@ int mig_commit(struct mig_ctx *ctx, uint64_t session);
  * in admin_group; -ENOENT for an unknown VM; -ESRCH when its owner is
  * gone; -EBUSY when it has a session open; -EBADF when an fd number is
  * not open in the owner or not what it is declared to be; -EINVAL for a
- * malformed region or device; -EPERM (from the kernel) when migrd may
- * not take fds from the owner.
+ * malformed region or device, no region, a vm_fd other than -1, or more
+ * than MIG_DEVICES_MAX - 2 devices (two slots are the channel's); -E2BIG
+ * as for mig_offer_ex(); -EPERM (from the kernel) when migrd may not
+ * take fds from the owner.
  */
 int mig_adopt(struct mig_ctx *ctx, const char *vm,
 	      const struct mig_offer_args *args, size_t size,
@@ -528,8 +623,9 @@ int mig_adopt(struct mig_ctx *ctx, const char *vm,
  * mig_state_moved() - claimant of an adopted VM: the old VMM finished
  * its own migration into the new one (paused for good unless resumed
  * by hand). From here a death of the old VMM no longer ends the session.
- * Returns: 0; -EPROTO when the session is not ready; -EPERM for anyone
- * but the claimant.
+ * Returns: 0; -EPROTO when the session is not ready (before mig_ready(),
+ * or called twice); -EPERM for anyone but the claimant; -ESTALE when the
+ * session has ended (the old VMM died first, say); -ENOENT.
  */
 int mig_state_moved(struct mig_ctx *ctx, uint64_t session);
 
@@ -539,11 +635,19 @@ int mig_state_moved(struct mig_ctx *ctx, uint64_t session);
  * and becomes the VM's owner; migrd will kill the old one after
  * exit_grace unless it exits first. Only after mig_state_moved().
  * Returns: 0; -EPROTO before mig_state_moved(); -EPERM when @pidfd is
- * not the caller's child; -EINVAL for a bad @pidfd.
+ * not the caller's child or is the old VMM, or the caller is not the
+ * claimant; -ESRCH when that process has exited; -EINVAL for a @pidfd
+ * that is negative or not a pidfd; -EBADF when it is not open; -ESTALE
+ * when the session has ended; -ENOENT.
  */
 int mig_commit_successor(struct mig_ctx *ctx, uint64_t session, int pidfd);
 
-/** mig_abort() - cancel before commit; the source keeps the guest. */
+/**
+ * mig_abort() - cancel before commit; the source keeps the guest.
+ * Returns: 0; -ESTALE when the session has ended already (committed or
+ * aborted); -EPERM for a connection that takes no part in it (admins
+ * may, until the two sides decide on their direct channel); -ENOENT.
+ */
 int mig_abort(struct mig_ctx *ctx, uint64_t session, const char *reason);
 
 /* ---- events ------------------------------------------------------------ */
@@ -560,13 +664,16 @@ struct mig_event {
 
 /**
  * mig_subscribe() - turn this connection into an event stream; no other
- * request may follow on it.
+ * request may follow on it (each fails with -EINVAL).
+ * Returns: 0; -EINVAL when it is one already.
  */
 int mig_subscribe(struct mig_ctx *ctx);
 
 /**
  * mig_next_event() - wait up to @timeout_ms (-1: forever) for an event.
- * Returns: 0; -ETIMEDOUT; -ECONNRESET when migrd went away.
+ * Returns: 0; -ETIMEDOUT; -ECONNRESET when migrd went away; -EOVERFLOW
+ * once after events were lost (mig_last_error() says how many; the
+ * stream goes on); -EINVAL before mig_subscribe().
  */
 int mig_next_event(struct mig_ctx *ctx, struct mig_event *ev,
 		   int timeout_ms);
@@ -584,7 +691,10 @@ struct mig_kvm_caps {
 #define MIG_GMEM_MMAP		(1ULL << 0)
 #define MIG_GMEM_INIT_SHARED	(1ULL << 1)
 
-/** mig_kvm_probe() - what the kernel offers, asked of a VM fd. */
+/**
+ * mig_kvm_probe() - what the kernel offers, asked of a VM fd.
+ * Returns: 0; -EBADF; -ENOTTY when @vm_fd is not a KVM fd.
+ */
 int mig_kvm_probe(int vm_fd, struct mig_kvm_caps *caps);
 
 /*
@@ -597,10 +707,18 @@ int mig_kvm_probe(int vm_fd, struct mig_kvm_caps *caps);
  * mig_memory_private() - mark guest range @gpa..+@size of @vm_fd private
  * (KVM_SET_MEMORY_ATTRIBUTES): the guest's accesses there go to the
  * slot's guest_memfd. Needs LIBMIG_0.3.
+ * Returns: 0; -EINVAL for an empty or unaligned range, or a VM without
+ * private memory (not MIG_VM_TYPE_SW_PROTECTED, say); -ENOTTY when the
+ * kernel has no memory attributes.
  */
 int mig_memory_private(int vm_fd, uint64_t gpa, uint64_t size);
 
-/** mig_gmem_create() - a new guest_memfd of @vm_fd. Returns the fd. */
+/**
+ * mig_gmem_create() - a new guest_memfd of @vm_fd.
+ * Returns: the fd; -EINVAL for a size that is 0 or not page-aligned, or
+ * flags the kernel does not know (see mig_kvm_probe()); -ENOTTY when the
+ * kernel has no guest_memfd.
+ */
 int mig_gmem_create(int vm_fd, uint64_t size, uint64_t flags);
 
 /**
@@ -608,7 +726,8 @@ int mig_gmem_create(int vm_fd, uint64_t size, uint64_t flags);
  * proof of identity: on a kernel with the rebind rule the memory arrives
  * zeroed (and every other holder is revoked).
  * Returns: the fd; -ENOTTY when the kernel has no link ioctl; -EINVAL
- * for a non-gmem fd or a gmem of @vm_fd itself.
+ * for a non-gmem fd or a gmem of @vm_fd itself; -EBADF when @gmem_fd is
+ * not open; -EIO for a gmem revoked by an earlier link.
  */
 int mig_gmem_link(int vm_fd, int gmem_fd);
 
@@ -618,7 +737,8 @@ int mig_gmem_link(int vm_fd, int gmem_fd);
  * same virtual machine: the contents are kept. -1: no proof, as
  * mig_gmem_link(). On a kernel with the plain RFC link (no rule, no
  * KVM_CAP_LINK_GUEST_MEMFD) contents are kept either way.
- * Returns: the fd; -EPERM when the proof is not the gmem's VM; -EBADF.
+ * Returns: the fd; -EPERM when the proof is not the gmem's VM; -EBADF;
+ * -EINVAL for a @source_vm_fd that is not a VM; else as mig_gmem_link().
  * Needs LIBMIG_0.3.
  */
 int mig_gmem_link_vm(int vm_fd, int gmem_fd, int source_vm_fd);
@@ -633,6 +753,10 @@ uint64_t mig_gmem_link_flags(int vm_fd);
  * mig_memslot_set() - bind guest range @gpa..+@size of @vm_fd to @hva,
  * and to @gmem_fd at @gmem_offset when @gmem_fd >= 0.
  * @size 0 deletes the slot.
+ * Returns: 0; -EINVAL for a range or @hva that is not page-aligned, or a
+ * @gmem_fd that is not a gmem of @vm_fd or whose range is bound already;
+ * -EEXIST when the range overlaps another slot; -EBADF; -ENOTTY when the
+ * kernel has no KVM_SET_USER_MEMORY_REGION2 (before Linux 6.8).
  */
 int mig_memslot_set(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size,
 		    void *hva, int gmem_fd, uint64_t gmem_offset);
@@ -648,7 +772,8 @@ int mig_memslot_set(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size,
  * while this runs makes the check fail.
  *
  * Returns: 0; -EIO when pages remain after the punch; -EINVAL for an fd
- * that is not a regular file.
+ * that is not a regular file; -EBADF; -EPERM for a memfd sealed against
+ * writing; -EOPNOTSUPP when its file system cannot punch holes.
  */
 int mig_gmem_zero(int fd);
 
@@ -666,7 +791,10 @@ struct mig_fd_info {
 	int writable;			/* opened read-write */
 };
 
-/** mig_fd_classify() - what an fd of this process really is. */
+/**
+ * mig_fd_classify() - what an fd of this process really is.
+ * Returns: 0; -EBADF when @fd is not open.
+ */
 int mig_fd_classify(int fd, struct mig_fd_info *info);
 
 /** mig_fd_kind_name() - "gmem", "memfd", "kvm-vm", "other". */

@@ -27,6 +27,9 @@
 
 #include "mig-private.h"
 
+/* The direct channel's version (proto/migrd.proto, message Peer). */
+#define PEER_VERSION 1
+
 void mig_peer_close(struct mig_ctx *ctx)
 {
 	mig_close_fds(&ctx->peer, 1);
@@ -56,8 +59,9 @@ static int peer_send(struct mig_ctx *ctx, Mig__PeerKind kind,
 	Mig__Peer p = MIG__PEER__INIT;
 	int r;
 
-	p.has_kind = p.has_session = true;
+	p.has_kind = p.has_session = p.has_version = true;
 	p.kind = kind;
+	p.version = PEER_VERSION;
 	p.session = ctx->peer_session;
 	if (kind == MIG__PEER_KIND__PEER_STATE) {
 		p.has_state = true;
@@ -92,6 +96,15 @@ static int peer_recv(struct mig_ctx *ctx, int timeout_ms, Mig__Peer **out)
 	if (len < 0)
 		return (int)len;
 	r = mig_decode_peer(ctx->rxbuf, (size_t)len, fds, nfds, out);
+	if (!r && (*out)->has_version && (*out)->version != PEER_VERSION) {
+		/* Another libmig on the other side, one this cannot read. */
+		mig_err(ctx, "direct channel: the other side speaks version %u, this libmig %d\n",
+			(*out)->version, PEER_VERSION);
+		mig_close_fds(fds, nfds);
+		mig__peer__free_unpacked(*out, NULL);
+		*out = NULL;
+		return -EPROTO;
+	}
 	if (!r && (nfds || !(*out)->has_kind ||
 		   (*out)->session != ctx->peer_session)) {
 		mig_close_fds(fds, nfds);
@@ -122,7 +135,9 @@ int mig_peer_send_state(struct mig_ctx *ctx, const void *data, size_t len)
 int mig_peer_take_state(struct mig_ctx *ctx, void **data, size_t *len)
 {
 	Mig__Peer *p;
-	int r = peer_recv(ctx, MIG_WAIT_TIMEOUT_MS, &p);
+	/* The source pauses and sends at once: its word, not a session's
+	 * wait (mig_set_timeout()). */
+	int r = peer_recv(ctx, ctx->timeout_ms, &p);
 
 	if (!r && peer_kind(p) == MIG__PEER_KIND__PEER_ABORT)
 		r = -ECANCELED;

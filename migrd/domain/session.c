@@ -6,6 +6,7 @@
  * source keeps its own fds throughout, so no failure here loses memory.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,7 +529,8 @@ int session_timeouts(uint64_t now)
 	}
 	if (next == UINT64_MAX)
 		return -1;
-	return (int)(next - now);
+	/* A timeout of weeks does not fit epoll's int: wake and look again. */
+	return next - now > INT_MAX ? INT_MAX : (int)(next - now);
 }
 
 /*

@@ -5,6 +5,7 @@
  * which can come between a command and its reply and are skipped.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,8 @@ static int read_line(struct qmp *q, char *out, size_t outlen, int timeout_ms)
 		now = mig_mono_ms();
 		if (now >= end)
 			return -ETIMEDOUT;
-		if (poll(&p, 1, (int)(end - now)) < 0 && errno != EINTR)
+		if (poll(&p, 1, end - now > INT_MAX ? INT_MAX :
+			 (int)(end - now)) < 0 && errno != EINTR)
 			return -errno;
 		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
