@@ -7,6 +7,7 @@
 #define MIG_TEST_HARNESS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -40,15 +41,27 @@ int settled_fds(pid_t pid, int want);
 /* Why KVM tests cannot run here, or NULL if they can. */
 const char *kvm_unavailable(void);
 
-/* In a Criterion fixture: skip, saying why, unless root with KVM. */
-#define REQUIRE_ROOT_KVM()						\
+/*
+ * In a Criterion fixture: skip, saying why, unless KVM (and root) are
+ * here. The reason also goes to the test's log, where `./dev test` looks
+ * for it: on a machine with /dev/kvm and root such a skip fails the run.
+ */
+#define REQUIRE_KVM()							\
 	do {								\
 		const char *why_ = kvm_unavailable();			\
 									\
-		if (geteuid() != 0)					\
-			cr_skip_test("needs root: registering VMs is a management operation"); \
-		if (why_)						\
+		if (why_) {						\
+			fprintf(stderr, "SKIP: needs KVM: %s\n", why_);	\
 			cr_skip_test("needs KVM: %s", why_);		\
+		}							\
+	} while (0)
+#define REQUIRE_ROOT_KVM()						\
+	do {								\
+		if (geteuid() != 0) {					\
+			fprintf(stderr, "SKIP: needs root\n");		\
+			cr_skip_test("needs root: registering VMs is a management operation"); \
+		}							\
+		REQUIRE_KVM();						\
 	} while (0)
 /* A fresh VM fd of this process. */
 int make_vm(void);

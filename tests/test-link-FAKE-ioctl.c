@@ -37,10 +37,7 @@ static int vm_a, vm_b, gmem_a;
 
 static void setup(void)
 {
-	const char *why = kvm_unavailable();
-
-	if (why)
-		cr_skip_test("needs KVM: %s", why);
+	REQUIRE_KVM();
 	if (!getenv("FAKE_LINK"))
 		cr_skip_test("FAKE_LINK names no fake to preload (run through make check)");
 	vm_a = make_vm();
