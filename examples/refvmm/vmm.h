@@ -166,6 +166,8 @@ int build_memory(struct vmm *v, struct mig_region *reg, enum strategy s,
 enum strategy strategy_choose(struct vmm *v, const struct mig_region *reg,
 			      enum strategy want);
 bool private_layout(const struct mig_handoff *h);
+/* The regions this VMM offers: its RAM, in one or two pieces. */
+unsigned int own_regions(const struct vmm *v, struct mig_region *reg);
 int layout_from_handoff(struct vmm *v, const struct mig_handoff *h);
 int build_private(struct vmm *v, struct mig_handoff *h, int proof_vm_fd);
 /* console.c: the console, a device fd that outlives each VMM */

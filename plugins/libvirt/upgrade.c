@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * migctl upgrade: the libvirt side of a live upgrade. libvirt says which
- * domain this is and whether it still runs; migrd says who owns its
- * memory and issues the successor token; the new VMM is started with the
- * token in a pipe (MIG_TOKEN_FD), never in its environment. The domain's lifecycle events are watched
- * throughout: if it stops or crashes before the commit, the session is
- * aborted and the new VMM killed, so the guest stays where it was. The
- * result goes into the domain's metadata, in a namespace of our own.
+ * migctl upgrade: a live upgrade of a libvirt domain's VMM, its course.
+ * libvirt says which domain this is and whether it still runs
+ * (upgrade-watch.c); migrd says who owns its memory and issues the
+ * successor token; the new VMM is started with the token in a pipe,
+ * never in its environment (upgrade-launch.c). If the domain stops or
+ * crashes before the commit, the session is aborted and the new VMM
+ * killed, so the guest stays where it was. The result goes into the
+ * domain's metadata, in a namespace of our own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,60 +27,7 @@
 #include <libvirt/virterror.h>
 
 #include "mig-util.h"
-#include "upgrade.h"
-
-struct opts {
-	const char *uri, *domain, *log;
-	char **cmd;
-	int sig;			/* 0: the VMM offers by itself */
-	unsigned int timeout_s;
-};
-
-struct run {
-	virConnectPtr conn;
-	virDomainPtr dom;
-	char uuid[VIR_UUID_STRING_BUFLEN];
-	atomic_bool stopped;		/* lifecycle: stopped or crashed */
-	atomic_bool quit;
-	pthread_t loop;
-	pid_t child;			/* COMMAND, until it exits */
-	pid_t leader;			/* its session and process group */
-	pid_t vmm;			/* the VM's owner after the commit */
-	char strategy[16];
-	uint64_t downtime_us;
-	double total_ms;
-};
-
-static void lifecycle(virConnectPtr conn, virDomainPtr dom, int event,
-		      int detail, void *opaque)
-{
-	struct run *r = opaque;
-
-	if (event == VIR_DOMAIN_EVENT_STOPPED ||
-	    event == VIR_DOMAIN_EVENT_CRASHED ||
-	    event == VIR_DOMAIN_EVENT_SHUTDOWN)
-		atomic_store(&r->stopped, true);
-}
-
-/* Wakes the event loop now and then, so that it notices quit. */
-static void tick(int timer, void *opaque)
-{
-}
-
-/* libvirt prints every error by default; we say what went wrong. */
-static void quiet(void *opaque, virErrorPtr err)
-{
-}
-
-static void *event_loop(void *arg)
-{
-	struct run *r = arg;
-
-	while (!atomic_load(&r->quit))
-		if (virEventRunDefaultImpl() < 0)
-			break;
-	return NULL;
-}
+#include "upgrade-run.h"
 
 static int parse(int argc, char **argv, struct opts *o)
 {
@@ -116,226 +64,6 @@ static int parse(int argc, char **argv, struct opts *o)
 		return -EINVAL;
 	o->cmd = argv + i + 1;
 	return 0;
-}
-
-static const char *virt_error(void)
-{
-	const virError *e = virGetLastError();
-
-	return e && e->message ? e->message : "unknown libvirt error";
-}
-
-/* Connect, find the domain, check it runs, watch its lifecycle. */
-static int open_domain(const struct opts *o, struct run *r)
-{
-	int state, reason;
-
-	virSetErrorFunc(NULL, quiet);
-	if (virEventRegisterDefaultImpl() < 0 ||
-	    virEventAddTimeout(100, tick, NULL, NULL) < 0 ||
-	    !(r->conn = virConnectOpen(o->uri))) {
-		fprintf(stderr, "migctl: cannot connect to libvirt%s%s: %s\n",
-			o->uri ? " at " : "", o->uri ? o->uri : "", virt_error());
-		return EXIT_NO_LIBVIRT;
-	}
-	if (strlen(o->domain) == VIR_UUID_STRING_BUFLEN - 1)
-		r->dom = virDomainLookupByUUIDString(r->conn, o->domain);
-	if (!r->dom)
-		r->dom = virDomainLookupByName(r->conn, o->domain);
-	if (!r->dom) {
-		fprintf(stderr, "migctl: libvirt has no domain %s.\n", o->domain);
-		return 4;
-	}
-	if (virDomainGetUUIDString(r->dom, r->uuid) < 0 ||
-	    virDomainGetState(r->dom, &state, &reason, 0) < 0) {
-		fprintf(stderr, "migctl: %s\n", virt_error());
-		return 1;
-	}
-	if (state != VIR_DOMAIN_RUNNING && state != VIR_DOMAIN_PAUSED) {
-		fprintf(stderr, "migctl: domain %s is not running.\n", o->domain);
-		return 1;
-	}
-	if (virConnectDomainEventRegisterAny(r->conn, r->dom,
-			VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-			VIR_DOMAIN_EVENT_CALLBACK(lifecycle), r, NULL) < 0 ||
-	    pthread_create(&r->loop, NULL, event_loop, r)) {
-		fprintf(stderr, "migctl: cannot watch domain %s: %s\n",
-			o->domain, virt_error());
-		return 1;
-	}
-	return 0;
-}
-
-/* COMMAND's path, looked up before fork: the child only calls execve. */
-static int resolve(const char *cmd, char *out, size_t len)
-{
-	const char *path = getenv("PATH");
-	char *dirs, *dir, *save = NULL;
-	int r = -ENOENT;
-
-	if (strchr(cmd, '/')) {
-		snprintf(out, len, "%s", cmd);
-		return 0;
-	}
-	dirs = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
-	if (!dirs)
-		return -ENOMEM;
-	for (dir = strtok_r(dirs, ":", &save); dir;
-	     dir = strtok_r(NULL, ":", &save)) {
-		snprintf(out, len, "%s/%s", *dir ? dir : ".", cmd);
-		if (access(out, X_OK) == 0) {
-			r = 0;
-			break;
-		}
-	}
-	free(dirs);
-	return r;
-}
-
-/*
- * The new VMM's environment, made before fork (a threaded process may
- * not allocate after it): ours without any token, plus MIG_TOKEN_FD
- * naming the pipe the token waits in.
- */
-static char **vmm_env(int token_fd)
-{
-	extern char **environ;
-	size_t n = 0, k = 0;
-	char **env;
-
-	while (environ[n])
-		n++;
-	env = calloc(n + 2, sizeof(*env));
-	if (!env)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "MIG_TOKEN=", 10) &&
-		    strncmp(environ[i], "MIG_TOKEN_FD=", 13))
-			env[k++] = environ[i];
-	if (asprintf(&env[k], "MIG_TOKEN_FD=%d", token_fd) < 0) {
-		free(env);
-		return NULL;
-	}
-	return env;
-}
-
-static void free_env(char **env)
-{
-	size_t n = 0;
-
-	if (!env)
-		return;
-	while (env[n + 1])
-		n++;
-	free(env[n]);		/* ours: MIG_TOKEN_FD, always last */
-	free(env);
-}
-
-/*
- * The VMM's log: the file --log names (never through a symlink), or one
- * in a new private directory; opened here, so that a bad path is a clear
- * error rather than a VMM that silently never starts.
- */
-static int open_log(const struct opts *o, char *log, size_t len)
-{
-	char dir[] = "/tmp/migctl-upgrade.XXXXXX";
-	int fd;
-
-	if (o->log) {
-		snprintf(log, len, "%s", o->log);
-		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-			  O_CLOEXEC, 0600);
-	} else if (!mkdtemp(dir)) {
-		fd = -1;
-		snprintf(log, len, "%s", dir);
-	} else {
-		snprintf(log, len, "%s/vmm.log", dir);
-		fd = open(log, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-			  O_CLOEXEC, 0600);
-	}
-	if (fd < 0)
-		fprintf(stderr, "migctl: cannot open the VMM's log %s: %s\n",
-			log, strerror(errno));
-	return fd;
-}
-
-/*
- * The new VMM, in a session (and process group) of its own: the token in
- * a pipe, its output in the log. Everything is prepared before fork.
- */
-static int start_vmm(const struct opts *o, const struct mig_token *t,
-		     int log_fd, struct run *r)
-{
-	char path[4096];
-	char **env = NULL;
-	int token_fd, e;
-
-	e = resolve(o->cmd[0], path, sizeof(path));
-	if (e) {
-		fprintf(stderr, "migctl: cannot find %s: %s\n", o->cmd[0],
-			strerror(-e));
-		return e;
-	}
-	token_fd = mig_token_pipe(t->bytes);
-	if (token_fd < 0 || !(env = vmm_env(token_fd))) {
-		fprintf(stderr, "migctl: cannot pass the token: %s\n",
-			strerror(token_fd < 0 ? -token_fd : ENOMEM));
-		if (token_fd >= 0)
-			close(token_fd);
-		return -EIO;
-	}
-	r->child = fork();
-	if (r->child == 0) {
-		setsid();
-		if (dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 ||
-		    fcntl(token_fd, F_SETFD, 0) < 0)
-			_exit(127);
-		execve(path, o->cmd, env);
-		_exit(127);
-	}
-	e = r->child < 0 ? -errno : 0;
-	close(token_fd);
-	free_env(env);
-	if (e)
-		fprintf(stderr, "migctl: cannot start %s: %s\n", o->cmd[0],
-			strerror(-e));
-	return e;
-}
-
-/* " key=VALUE" in line: VALUE's start, or NULL. */
-static const char *field(const char *line, const char *key)
-{
-	size_t n = strlen(key);
-
-	for (const char *p = strchr(line, ' '); p; p = strchr(p + 1, ' '))
-		if (strncmp(p + 1, key, n) == 0 && p[1 + n] == '=')
-			return p + 2 + n;
-	return NULL;
-}
-
-/*
- * What the VMM said about its upgrade, if it speaks refvmm's dialect:
- * "upgrade key=value ...", the keys in any order among others.
- */
-static void read_report(const char *log, struct run *r)
-{
-	const char *s, *d, *t;
-	char line[1024];
-	FILE *f = fopen(log, "re");
-
-	while (f && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "upgrade ", 8) != 0)
-			continue;
-		s = field(line, "strategy");
-		d = field(line, "downtime_us");
-		t = field(line, "total_ms");
-		if (s && d && t && sscanf(s, "%15[^ \n]", r->strategy) == 1 &&
-		    sscanf(d, "%" SCNu64, &r->downtime_us) == 1 &&
-		    sscanf(t, "%lf", &r->total_ms) == 1)
-			break;
-	}
-	if (f)
-		fclose(f);
 }
 
 enum outcome { WAITING, COMMITTED, FAILED, STOPPED };
@@ -494,17 +222,6 @@ static int record(struct run *r, unsigned int count, char *out, size_t len)
 	return 0;
 }
 
-static void finish(struct run *r)
-{
-	atomic_store(&r->quit, true);
-	if (r->loop)
-		pthread_join(r->loop, NULL);	/* within a tick */
-	if (r->dom)
-		virDomainFree(r->dom);
-	if (r->conn)
-		virConnectClose(r->conn);
-}
-
 /* Ask migrd for the VM and a successor token; kick the source. */
 static int prepare(struct mig_ctx *ctx, const struct opts *o, struct run *r,
 		   struct mig_token *t, struct mig_vm_info *vm)
@@ -564,14 +281,14 @@ int migctl_upgrade(struct mig_ctx *ctx, int argc, char **argv, bool json)
 	if (e) {
 		if (log_fd >= 0)
 			close(log_fd);
-		finish(&r);
+		close_domain(&r);
 		return e;
 	}
 	if (start_vmm(&o, &t, log_fd, &r)) {
 		explicit_bzero(&t, sizeof(t));
 		call_off(ctx, &r, "the new VMM could not be started");
 		close(log_fd);
-		finish(&r);
+		close_domain(&r);
 		return 1;
 	}
 	close(log_fd);
@@ -584,7 +301,7 @@ int migctl_upgrade(struct mig_ctx *ctx, int argc, char **argv, bool json)
 		fprintf(stderr, "migctl: upgrade of %s called off: %s; the guest stays with pid %d (log: %s)\n",
 			o.domain, out == STOPPED ? "the domain stopped" :
 			"the new VMM failed or timed out", vm.owner_pid, log);
-		finish(&r);
+		close_domain(&r);
 		return out == STOPPED ? EXIT_DOMAIN_STOPPED : 1;
 	}
 	for (int i = 0; i < 100 && !r.strategy[0]; i++, usleep(20000))
@@ -602,6 +319,6 @@ int migctl_upgrade(struct mig_ctx *ctx, int argc, char **argv, bool json)
 	if (e)
 		fprintf(stderr, "migctl: cannot record the upgrade in the domain's metadata: %s\n",
 			virt_error());
-	finish(&r);
+	close_domain(&r);
 	return e ? 1 : 0;
 }
