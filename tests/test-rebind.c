@@ -19,8 +19,11 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "harness.h"
 #include "mig-private.h"
@@ -117,9 +120,31 @@ static int source_devices(struct mig_device *dev)
 	return dev[0].fd < 0 ? -1 : NDEV;
 }
 
+/* What the source's RAM is. */
+enum ram {
+	RAM_GMEM,		/* guest_memfd: needs KVM */
+	RAM_MEMFD,		/* a legacy VMM's memfd */
+	RAM_HUGETLB,		/* memfd of 2 MiB huge pages (MFD_HUGETLB) */
+};
+
+static int source_ram(enum ram ram, int vm, uint64_t size)
+{
+	int fd;
+
+	if (ram == RAM_GMEM)
+		return make_gmem(vm, size);
+	fd = memfd_create("ram", MFD_CLOEXEC |
+			  (ram == RAM_HUGETLB ? MFD_HUGETLB : 0));
+	if (fd >= 0 && ftruncate(fd, (off_t)size)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* The source VMM, in its own process; never returns. */
-static void source_main(int out, const char *name, bool memfd, uint64_t size,
-			enum leave how)
+static void source_main(int out, const char *name, enum ram ram,
+			uint64_t size, enum leave how)
 {
 	struct mig_ctx *c = connect_as_owner(&d, name);
 	/* No KVM needed for memfd RAM: then no VM fd is offered. */
@@ -132,15 +157,15 @@ static void source_main(int out, const char *name, bool memfd, uint64_t size,
 	uint8_t *mem;
 	int ndev = source_devices(dev);
 
-	fd = memfd ? memfd_create("ram", MFD_CLOEXEC) : make_gmem(vm, size);
-	if (!c || fd < 0 || ndev < 0 || (memfd && ftruncate(fd, (off_t)size)))
+	fd = source_ram(ram, vm, size);
+	if (!c || fd < 0 || ndev < 0)
 		_exit(2);
 	mem = map_fd(fd, SZ);
 	if (!mem || fstat(fd, &st))
 		_exit(3);
 	fill_pattern(mem, SZ, SECRET);
 	r = gmem_region(fd, size);
-	if (memfd)
+	if (ram != RAM_GMEM)
 		r.kind = MIG_REGION_MEMFD;
 	a.regions = &r;
 	a.nregions = 1;
@@ -163,7 +188,7 @@ static void source_main(int out, const char *name, bool memfd, uint64_t size,
 	_exit(0);
 }
 
-static void source_start(struct source *src, const char *name, bool memfd,
+static void source_start(struct source *src, const char *name, enum ram ram,
 			 uint64_t size, enum leave how)
 {
 	struct report rep;
@@ -174,7 +199,7 @@ static void source_start(struct source *src, const char *name, bool memfd,
 	cr_assert_geq(src->pid, 0);
 	if (src->pid == 0) {
 		close(p[0]);
-		source_main(p[1], name, memfd, size, how);
+		source_main(p[1], name, ram, size, how);
 	}
 	close(p[1]);
 	src->report = p[0];
@@ -297,7 +322,7 @@ Test(rebind, gets_only_zeros_once_the_source_exited)
 	char old_id[MIG_ID_LEN];
 	ino_t ino;
 
-	source_start(&src, "victim", false, SZ, LEAVE_NOTHING);
+	source_start(&src, "victim", RAM_GMEM, SZ, LEAVE_NOTHING);
 	dest = claim_rebind(&src, "victim");
 	cr_assert_eq(mig_show(dest, "victim", &l), 0);
 	strcpy(old_id, l->vms[0].id);
@@ -330,7 +355,7 @@ static void memfd_fresh(enum leave how)
 	struct source src;
 	ino_t ino;
 
-	source_start(&src, "legacy", true, SZ, how);
+	source_start(&src, "legacy", RAM_MEMFD, SZ, how);
 	dest = claim_rebind(&src, "legacy");
 	source_told(&src);
 	expect_zeroed_memory(dest, src.sid, &ino);
@@ -364,7 +389,7 @@ Test(rebind, a_source_that_stays_gets_it_refused)
 	struct mig_ctx *dest;
 	struct source src;
 
-	source_start(&src, "victim", false, SZ, LEAVE_ITSELF);
+	source_start(&src, "victim", RAM_GMEM, SZ, LEAVE_ITSELF);
 	dest = claim_rebind(&src, "victim");
 	source_told(&src);
 	expect_refused(dest, src.sid, "timed out");
@@ -379,7 +404,7 @@ static void left_behind(enum leave how, const char *verb)
 	struct source src;
 	char why[64];
 
-	source_start(&src, "victim", false, SZ, how);
+	source_start(&src, "victim", RAM_GMEM, SZ, how);
 	dest = claim_rebind(&src, "victim");
 	source_told(&src);
 	snprintf(why, sizeof(why), "pid %d still %s region 0", src.helper,
@@ -418,7 +443,7 @@ Test(rebind, a_huge_rebind_stalls_nobody)
 	uint64_t t0, worst = 0;
 	ino_t ino;
 
-	source_start(&src, "victim", false, 256ULL << 30, LEAVE_NOTHING);
+	source_start(&src, "victim", RAM_GMEM, 256ULL << 30, LEAVE_NOTHING);
 	dest = claim_rebind(&src, "victim");
 	other = connect_as_owner(&d, NULL);
 	cr_assert_not_null(other);
@@ -437,4 +462,143 @@ Test(rebind, a_huge_rebind_stalls_nobody)
 	source_reap(&src);
 	mig_unref(dest);
 	mig_unref(other);
+}
+
+/*
+ * Huge pages (#21): guests backed by 2 MiB pages of hugetlbfs, as large
+ * guests are. No KVM needed: a legacy VMM's memfd, MFD_HUGETLB. The
+ * suite reserves what it needs in the kernel's pool and gives it back.
+ */
+#define HUGE_NEEDED 4		/* the source's 2, the fresh memory's 2 */
+static long huge_before = -1;
+
+static long huge_pages(const char *file)
+{
+	char path[96];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-2048kB/%s",
+		 file);
+	f = fopen(path, "r");
+	if (f && fscanf(f, "%ld", &n) != 1)
+		n = -1;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static void set_huge_pages(long n)
+{
+	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+			"w");
+
+	if (f) {
+		fprintf(f, "%ld\n", n);
+		fclose(f);
+	}
+}
+
+static void start_huge(void)
+{
+	long have;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root: registering VMs is a management operation");
+	huge_before = huge_pages("nr_hugepages");
+	have = huge_pages("free_hugepages");
+	if (huge_before < 0 || have < 0)
+		cr_skip_test("no 2 MiB huge pages in this kernel");
+	if (have < HUGE_NEEDED)
+		set_huge_pages(huge_before + HUGE_NEEDED - have);
+	if (huge_pages("free_hugepages") < HUGE_NEEDED)
+		cr_skip_test("cannot reserve %d huge pages of 2 MiB (memory too fragmented?)",
+			     HUGE_NEEDED);
+	cr_assert_eq(daemon_start(&d, "switch_timeout = 2s\n"), 0);
+}
+
+static void stop_huge(void)
+{
+	daemon_stop(&d);
+	if (huge_before >= 0)
+		set_huge_pages(huge_before);
+}
+
+TestSuite(hugepages, .init = start_huge, .fini = stop_huge, .timeout = 60);
+
+static void expect_huge(int fd, const char *what)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	cr_assert_eq(fstatfs(fd, &sfs), 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_expect_eq((unsigned long)sfs.f_type, (unsigned long)HUGETLBFS_MAGIC,
+		     "%s is on hugetlbfs", what);
+	cr_expect_eq(st.st_blksize, 2 << 20, "%s has 2 MiB pages", what);
+}
+
+/* An upgrade: the successor gets the very huge pages, contents and all. */
+Test(hugepages, an_upgrade_hands_over_the_same_huge_pages)
+{
+	struct mig_ctx *m = connect_as_owner(&d, NULL);
+	struct mig_ctx *dest = connect_as_owner(&d, NULL);
+	struct mig_handoff *h = NULL;
+	struct mig_token t;
+	struct source src;
+	struct stat st;
+	uint8_t *p;
+
+	cr_assert_not_null(m);
+	cr_assert_not_null(dest);
+	source_start(&src, "big", RAM_HUGETLB, SZ, LEAVE_NOTHING);
+	cr_assert_eq(mig_grant_successor(m, "big", &t), 0, "%s",
+		     mig_last_error(m));
+	cr_assert_eq(mig_claim(dest, src.sid, t.bytes, MIG_TOKEN_LEN, &h), 0,
+		     "a huge-page memfd is offered and claimed: %s",
+		     mig_last_error(dest));
+	cr_assert_eq(h->nregions, 1);
+	cr_assert_eq(fstat(h->regions[0].fd, &st), 0);
+	cr_expect_eq(st.st_ino, src.ino, "the same memory, not a copy");
+	expect_huge(h->regions[0].fd, "the memory handed over");
+	p = map_fd(h->regions[0].fd, SZ);
+	cr_assert_not_null(p);
+	cr_expect(check_pattern(p, SZ, SECRET),
+		  "the guest's memory arrives as the source left it");
+	munmap(p, SZ);
+	/* The test is over: the source keeps its guest. */
+	cr_expect_eq(mig_abort(dest, src.sid, "test over"), 0);
+	mig_handoff_free(h);
+	source_reap(&src);
+	mig_unref(dest);
+	mig_unref(m);
+}
+
+/* A rebind: fresh huge pages of the same size, all zero, never the old. */
+Test(hugepages, a_rebind_gets_fresh_zeroed_huge_pages)
+{
+	struct mig_handoff *mem = NULL;
+	struct mig_ctx *dest;
+	struct source src;
+	struct stat st;
+	uint8_t *p;
+
+	source_start(&src, "big", RAM_HUGETLB, SZ, LEAVE_NOTHING);
+	dest = claim_rebind(&src, "big");
+	source_told(&src);
+	cr_assert_eq(mig_take_memory(dest, src.sid, &mem), 0, "%s",
+		     mig_last_error(dest));
+	cr_expect(mem->zeroed);
+	cr_assert_eq(fstat(mem->regions[0].fd, &st), 0);
+	cr_expect_neq(st.st_ino, src.ino, "fresh memory, not the source's");
+	cr_expect_geq((uint64_t)st.st_size, SZ);
+	expect_huge(mem->regions[0].fd, "the fresh memory");
+	p = map_fd(mem->regions[0].fd, SZ);
+	cr_assert_not_null(p);
+	expect_only_zeros(p, SZ);
+	munmap(p, SZ);
+	mig_handoff_free(mem);
+	cr_assert_eq(mig_commit(dest, src.sid), 0);
+	source_reap(&src);
+	mig_unref(dest);
 }
