@@ -57,6 +57,15 @@ int machine_create(struct vmm *v)
 	return 0;
 }
 
+/* THP on shmem is asked for by mapping (shmem_enabled "advise"). */
+int machine_memory_advise(struct vmm *v)
+{
+	if (v->huge != HUGE_THP ||
+	    madvise(v->mem, v->mem_size, MADV_HUGEPAGE) == 0)
+		return 0;
+	return -errno;
+}
+
 static int map_memory(struct vmm *v)
 {
 	v->mem = mmap(NULL, v->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -65,7 +74,7 @@ static int map_memory(struct vmm *v)
 		v->mem = NULL;
 		return -errno;
 	}
-	return 0;
+	return machine_memory_advise(v);
 }
 
 /*
@@ -128,7 +137,8 @@ int machine_memory_new(struct vmm *v)
 		if (v->mem_fd < 0)
 			return v->mem_fd;
 	} else {
-		v->mem_fd = memfd_create("refvmm-ram", MFD_CLOEXEC);
+		v->mem_fd = memfd_create("refvmm-ram", MFD_CLOEXEC |
+					 (v->huge == HUGE_TLB ? MFD_HUGETLB : 0));
 		if (v->mem_fd < 0 || ftruncate(v->mem_fd, (off_t)v->mem_size))
 			return -errno;
 	}

@@ -34,6 +34,7 @@ struct opts {
 	uint64_t low_mem;
 	unsigned int vcpus;
 	enum ram_kind ram;
+	enum huge_kind huge;
 	enum strategy strategy;
 	int wait_ms;
 	uint64_t seed;
@@ -58,6 +59,10 @@ static void usage(FILE *f)
 		"  -r, --ram KIND       gmem (default; host-mappable, Linux 6.18), memfd,\n"
 		"                       or private (a protected VM whose RAM only the\n"
 		"                       guest reads; upgrades need the link ioctl)\n"
+		"  -H, --hugepages K    memfd RAM on huge pages: hugetlb (2 MiB pages of\n"
+		"                       hugetlbfs: reserve them in /proc/sys/vm/nr_hugepages)\n"
+		"                       or thp (shmem THP, with shmem_enabled \"advise\");\n"
+		"                       a successor finds hugetlb by itself, thp it is told\n"
 		"  -S, --strategy S     how to take the memory (default auto)\n"
 		"  -w, --wait SECONDS   with --take: how long to wait for the offer\n"
 		"                       (default 60); start the new VMM first and it\n"
@@ -108,6 +113,10 @@ static int parse_uint(const char *s, unsigned int min, unsigned int max,
 /* A split layout that fits: low RAM below all of it, the rest mapped. */
 static int check_shape(const struct opts *o)
 {
+	if (o->huge && !o->take && o->ram != RAM_MEMFD) {
+		fprintf(stderr, "refvmm: --hugepages is for --ram memfd: guest_memfd has no huge pages here.\n");
+		return -EINVAL;
+	}
 	if (!o->low_mem)
 		return 0;
 	if (o->ram == RAM_PRIVATE || o->take) {
@@ -133,6 +142,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "vcpus", required_argument, NULL, 'p' },
 		{ "ram", required_argument, NULL, 'r' },
 		{ "strategy", required_argument, NULL, 'S' },
+		{ "hugepages", required_argument, NULL, 'H' },
 		{ "seed", required_argument, NULL, 'x' },
 		{ "stride", required_argument, NULL, 'y' },
 		{ "socket", required_argument, NULL, 's' },
@@ -145,7 +155,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	unsigned int n;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "n:t:m:L:p:r:S:s:c:w:vh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:t:m:L:p:r:S:H:s:c:w:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->name = optarg; break;
 		case 't': o->take = optarg; break;
@@ -198,6 +208,10 @@ static int parse(int argc, char **argv, struct opts *o)
 			if (strategy_parse(optarg, &o->strategy))
 				goto bad;
 			break;
+		case 'H':
+			if (huge_parse(optarg, &o->huge))
+				goto bad;
+			break;
 		default:
 			goto bad;
 		}
@@ -217,6 +231,7 @@ static int boot(struct vmm *v, const struct opts *o)
 	v->mem_size = o->mem;
 	v->low_size = o->low_mem;
 	v->ram = o->ram;
+	v->huge = o->huge;
 	v->seed = o->seed;
 	v->stride = o->stride;
 	r = machine_memory_new(v);
@@ -248,6 +263,7 @@ static int take(struct vmm *v, const struct opts *o, struct mig_ctx *ctx)
 		fprintf(stderr, "refvmm: cannot reach migrd: %s\n", strerror(-r));
 		return r;
 	}
+	v->huge = o->huge;
 	r = upgrade_as_dest(v, ctx, o->take, o->strategy, token, o->wait_ms);
 	explicit_bzero(token, sizeof(token));
 	return r;
@@ -283,8 +299,9 @@ static int serve(struct vmm *v, const struct opts *o, const char *name)
 			regs.rip, regs.rcx, regs.rbx, rep.ok);
 		return 1;
 	}
-	printf("running pid=%d name=%s mem=%" PRIu64 "MiB counter=%" PRIu64
-	       "\n", getpid(), name, v->mem_size >> 20, rep.counter);
+	printf("running pid=%d name=%s mem=%" PRIu64 "MiB pages=%s counter=%"
+	       PRIu64 "\n", getpid(), name, v->mem_size >> 20,
+	       huge_name(v->huge), rep.counter);
 	fflush(stdout);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);

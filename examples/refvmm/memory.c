@@ -12,8 +12,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "guest.h"
 #include "vmm.h"
@@ -146,6 +149,14 @@ enum strategy strategy_choose(struct vmm *v, const struct mig_region *reg,
 		STRATEGY_SHARE;
 }
 
+static bool fd_on_hugetlbfs(int fd)
+{
+	struct statfs sfs;
+
+	return fstatfs(fd, &sfs) == 0 &&
+	       (unsigned long)sfs.f_type == HUGETLBFS_MAGIC;
+}
+
 static int map_fd(int fd, uint64_t size, uint8_t **out)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -170,12 +181,18 @@ int build_memory(struct vmm *v, struct mig_region *reg, enum strategy s,
 	    (s == STRATEGY_MEMFD) != (reg->kind == MIG_REGION_MEMFD))
 		return -EINVAL;
 	v->ram = reg->kind == MIG_REGION_MEMFD ? RAM_MEMFD : RAM_GMEM;
+	/* The handed memory says whether it is hugetlbfs; THP is asked for
+	 * (--hugepages thp), the file does not say. */
+	if (v->ram == RAM_MEMFD && fd_on_hugetlbfs(reg->fd))
+		v->huge = HUGE_TLB;
 	switch (s) {
 	case STRATEGY_SHARE:
 	case STRATEGY_MEMFD:
 		v->mem_fd = reg->fd;
 		reg->fd = -1;
 		r = map_fd(v->mem_fd, v->mem_size, &v->mem);
+		if (!r)
+			r = machine_memory_advise(v);
 		return r ? r : machine_memory_bind(v, -1);
 	case STRATEGY_LINK:
 		/* The source VM fd is the proof that this is the same VM:

@@ -64,8 +64,9 @@ static int take_zeroed(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 	r = build_zeroed(v, h, want, &s);
 	if (!r) {
 		*host = host_nonzero(v);
-		printf("rebind strategy=%s zeroed=%d host_nonzero_words=%" PRIu64
-		       "\n", strategy_name(s), h->zeroed, *host);
+		printf("rebind strategy=%s zeroed=%d pages=%s host_nonzero_words=%"
+		       PRIu64 "\n", strategy_name(s), h->zeroed,
+		       huge_name(v->huge), *host);
 	}
 	mig_handoff_free(h);
 	return r;

@@ -71,3 +71,19 @@ void say_error(struct mig_ctx *ctx, const char *what, int r)
 
 	fprintf(stderr, "refvmm: %s: %s\n", what, why);
 }
+
+const char *huge_name(enum huge_kind h)
+{
+	return h == HUGE_TLB ? "2M" : h == HUGE_THP ? "thp" : "4K";
+}
+
+int huge_parse(const char *s, enum huge_kind *out)
+{
+	if (!strcmp(s, "hugetlb"))
+		*out = HUGE_TLB;
+	else if (!strcmp(s, "thp"))
+		*out = HUGE_THP;
+	else
+		return -EINVAL;
+	return 0;
+}

@@ -144,14 +144,15 @@ static void print_verdict(const struct vmm *v, enum strategy s,
 {
 	const struct report *before = &w->before, *after = &w->after;
 
-	printf("upgrade strategy=%s mem=%" PRIu64 "MiB vcpus=%u regions=%u"
+	printf("upgrade strategy=%s mem=%" PRIu64 "MiB pages=%s vcpus=%u regions=%u"
 	       " downtime_us=%" PRIu64
 	       " total_ms=%.3f counter_before=%" PRIu64 " counter_after=%"
 	       PRIu64 " checksum=0x%016" PRIx64 " verdict=%s"
 	       " save_us=%" PRIu64 " transfer_us=%" PRIu64 " copy_us=%" PRIu64
 	       " load_us=%" PRIu64 " commit_us=%" PRIu64 " resume_us=%" PRIu64
 	       "\n",
-	       strategy_name(s), v->mem_size >> 20, v->nvcpus,
+	       strategy_name(s), v->mem_size >> 20, huge_name(v->huge),
+	       v->nvcpus,
 	       v->low_size ? 2 : 1, us(t->paused_ns, p->resumed_ns),
 	       (double)(p->committed_ns - t->requested_ns) / 1e6,
 	       before->counter, after->counter, after->checksum,

@@ -24,6 +24,8 @@
  * memfd holds the page tables, code, stack and mailbox. Two regions.
  */
 enum ram_kind { RAM_GMEM, RAM_MEMFD, RAM_PRIVATE };
+/* memfd RAM's pages: the base size, hugetlbfs's 2 MiB, or THP on shmem. */
+enum huge_kind { HUGE_NONE, HUGE_TLB, HUGE_THP };
 
 enum strategy {
 	STRATEGY_AUTO,
@@ -87,6 +89,7 @@ struct vmm {
 	int console_fd;			/* the guest's console output, or -1:
 					 * a device fd, handed on upgrade */
 	enum ram_kind ram;
+	enum huge_kind huge;
 	bool verbose;
 	bool scan;			/* guest scans its memory first */
 
@@ -110,6 +113,8 @@ int machine_protect(struct vmm *v);
 /* PRIVATE: the shared low memfd mapped, and the two slots bound. */
 int machine_private_bind(struct vmm *v, int low_fd, int gmem_fd);
 int machine_memory_new(struct vmm *v);
+/* Asks for THP on the mapping when --hugepages thp. */
+int machine_memory_advise(struct vmm *v);
 int machine_memory_bind(struct vmm *v, int gmem_fd);
 int machine_vcpu(struct vmm *v);
 int machine_boot(struct vmm *v);
@@ -182,6 +187,9 @@ void fault_point(const char *point);
 int rebind_as_dest(struct vmm *v, struct mig_ctx *ctx, uint64_t sid,
 		   struct mig_handoff *h, enum strategy strategy);
 const char *strategy_name(enum strategy s);
+/* "4K", "2M" (hugetlbfs), "thp": how the report lines say it. */
+const char *huge_name(enum huge_kind h);
+int huge_parse(const char *s, enum huge_kind *out);
 int strategy_parse(const char *s, enum strategy *out);
 
 uint64_t now_ns(void);

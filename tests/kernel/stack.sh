@@ -13,7 +13,12 @@
 #   3. is rebound to a new VM: the source exits, migrd hands the memory
 #      out, the new VM links it without a proof and its guest finds only
 #      zeros; the kernel zeroed it too (and revoked every other holder,
-#      which tests/kernel/gmem-link.c shows with the old VM's KVM_RUN).
+#      which tests/kernel/gmem-link.c shows with the old VM's KVM_RUN);
+#   4. huge pages (#21): a guest on memfd RAM of 2 MiB hugetlbfs pages is
+#      upgraded by sharing the memfd and by copying into new huge pages,
+#      each time its own verdict, then rebound to a new VM that finds only
+#      zeros in fresh huge pages; a guest on shmem THP is upgraded with
+#      its memory still mapped huge.
 # Each upgrade line is printed for the console; the last line counts.
 set -u
 MEM=${MEM:-32M}
@@ -65,5 +70,59 @@ expect "rebind: the guest found only zeros" has "$dir/newvm.0" 'guest_nonzero_wo
 expect "rebind: verdict" has "$dir/newvm.0" 'verdict=zeroed'
 expect "rebind: the old VMM exited" wait_for 60 gone "$pid"
 expect "rebind: migrd checked and zeroed" has "$dir/migrd.log" 'nobody else holds its memory'
+
+# ---- 4. huge pages: hugetlbfs, then shmem THP ----
+# The guest's, a copy's, and a rebind's fresh memory: 3 x MEM of 2 MiB.
+echo $((3 * ${MEM%M} / 2 + 4)) >/proc/sys/vm/nr_hugepages
+expect "huge: pages reserved" test "$(cat /proc/sys/vm/nr_hugepages)" -gt 0
+boot big memfd --hugepages hugetlb || { finish; exit 1; }
+expect "huge: the guest runs on 2 MiB pages" has "$dir/big.0" 'pages=2M'
+sum=$(grep '^report' "$dir/big.0" | head -n 1 | sed 's/.*checksum=\([^ ]*\).*/\1/')
+n=0
+for how in memfd copy; do
+	n=$((n + 1))
+	old=$pid
+	upgrade big $n $how
+	if ! wait_for 600 has "$dir/big.$n" '^upgrade '; then
+		bad "huge $how upgrade finished"
+		cat "$dir/big.$n" "$dir/migrd.log"
+		break
+	fi
+	say 'upgrade ' "$dir/big.$n"
+	expect "huge $how: still 2 MiB pages" has "$dir/big.$n" 'pages=2M'
+	expect "huge $how: the guest's verdict" has "$dir/big.$n" 'verdict=ok'
+	expect "huge $how: its checksum unchanged" has "$dir/big.$n" "checksum=$sum"
+	expect "huge $how: the old VMM exited" wait_for 60 gone "$old"
+	pid=$new
+done
+tok=$("$MIGCTL" grant big --rebind newbig)
+kill -USR1 "$pid"
+MIG_TOKEN=$tok "$REFVMM" --take big --name newbig --verbose \
+	>"$dir/newbig.0" 2>&1 &
+pids="$pids $!"
+expect "huge rebind: the new guest scanned its memory" wait_for 600 has "$dir/newbig.0" '^rebind guest_nonzero'
+say 'rebind ' "$dir/newbig.0"
+expect "huge rebind: the guest found only zeros" has "$dir/newbig.0" 'guest_nonzero_words=0 '
+expect "huge rebind: verdict" has "$dir/newbig.0" 'verdict=zeroed'
+expect "huge rebind: fresh huge pages" has "$dir/newbig.0" 'pages=2M'
+
+# THP on shmem: asked for by the VMM, granted where shmem_enabled allows.
+thp=/sys/kernel/mm/transparent_hugepage/shmem_enabled
+echo advise >"$thp"
+pmd() { awk '/^ShmemPmdMapped|^FilePmdMapped/ { n += $2 } END { print n + 0 }' "/proc/$1/smaps_rollup"; }
+boot thp memfd --hugepages thp || { finish; exit 1; }
+expect "thp: the guest runs on THP" has "$dir/thp.0" 'pages=thp'
+expect "thp: its memory is mapped huge" test "$(pmd "$pid")" -gt 0
+old=$pid
+TAKE_ARGS="--hugepages thp" upgrade thp 1 memfd
+if wait_for 600 has "$dir/thp.1" '^upgrade '; then
+	say 'upgrade ' "$dir/thp.1"
+	expect "thp: the guest's verdict" has "$dir/thp.1" 'verdict=ok'
+	expect "thp: the successor maps it huge" test "$(pmd "$new")" -gt 0
+	expect "thp: the old VMM exited" wait_for 60 gone "$old"
+else
+	bad "thp upgrade finished"
+	cat "$dir/thp.1" "$dir/migrd.log"
+fi
 
 finish
