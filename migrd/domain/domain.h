@@ -224,6 +224,8 @@ struct session *session_adopt(struct vm *vm);
 int session_cannot_load(struct session *s, const char *loads,
 			struct why *w);
 void session_spend_grant(struct session *s, const struct grant *g);
+/* A rebind: the VM fd and the devices closed, never handed. */
+void session_drop_identity(struct session *s);
 bool session_may_step(const struct session *s, const struct peer *p,
 		      enum fsm_event ev);
 int session_keep_state(struct session *s, const void *data, size_t len);

@@ -191,6 +191,9 @@ struct vm *vm_create(const char *name, const char *uuid, int pidfd, pid_t pid,
 	vm->registered_ms = mig_now_ms();
 	vm->owner.fd = -1;
 	vm_set_owner(vm, pidfd, pid, uid, ino);
+	/* Who the owner is for a restarted migrd: pid and start time. */
+	if (mig_pid_start(pid, &vm->owner_start) < 0)
+		vm->owner_start = 0;
 	vm->serial = ++migrd.next_vm;
 	list_add_tail(&vm->link, &migrd.vms);
 	migrd.nvms++;

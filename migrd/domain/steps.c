@@ -151,6 +151,24 @@ void session_spend_grant(struct session *s, const struct grant *g)
 	explicit_bzero(s->grant.token, sizeof(s->grant.token));
 }
 
+/*
+ * A rebind: the source VM fd carries its identity (ASID/HKID on
+ * SEV/TDX), the devices reach its hardware; neither ever goes to another
+ * identity, so both are closed now. Gone for good: the zeroed memory's
+ * hand-out must not put their closed slots into SCM_RIGHTS.
+ */
+void session_drop_identity(struct session *s)
+{
+	int fd = session_hand_fd(&s->vm_fd);
+
+	mig_close_fds(&fd, 1);
+	for (unsigned int i = 0; i < s->ndevices; i++) {
+		fd = session_hand_fd(&s->devices[i].fd);
+		mig_close_fds(&fd, 1);
+	}
+	s->ndevices = 0;
+}
+
 bool session_may_step(const struct session *s, const struct peer *p,
 		      enum fsm_event ev)
 {

@@ -54,19 +54,7 @@ static void handoff_layout(struct session *s, struct reply *rep)
 	rep->handoff.n_regions = s->nregions;
 	rep->handoff.regions = rep->sw.rp;
 	rep->resp.handoff = &rep->handoff;
-	/* The source VM fd carries its identity (ASID/HKID on SEV/TDX),
-	 * the devices reach its hardware: never to another identity. */
-	int vm_fd = session_hand_fd(&s->vm_fd);
-
-	mig_close_fds(&vm_fd, 1);
-	for (unsigned int i = 0; i < s->ndevices; i++) {
-		int fd = session_hand_fd(&s->devices[i].fd);
-
-		mig_close_fds(&fd, 1);
-	}
-	/* Gone for good: the zeroed memory's hand-out (take_rebind())
-	 * must not put their closed slots into SCM_RIGHTS. */
-	s->ndevices = 0;
+	session_drop_identity(s);
 }
 
 /*

@@ -84,8 +84,6 @@ HANDLER(handle_register)
 	vm = vm_create(reg->name, reg->uuid, pidfd, pid, uid, ino);
 	if (!vm)
 		return -ENOMEM;
-	if (mig_pid_start(pid, &vm->owner_start) < 0)
-		vm->owner_start = 0;
 	log_info("VM %s (%s) registered by pid %d: owner pid %d uid %u",
 		 vm->name, vm->id, c->peer.pid, pid, uid);
 	vm_info(&rep->vm, vm);
