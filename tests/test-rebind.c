@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -467,19 +468,23 @@ Test(rebind, a_huge_rebind_stalls_nobody)
 /*
  * Huge pages (#21): guests backed by 2 MiB pages of hugetlbfs, as large
  * guests are. No KVM needed: a legacy VMM's memfd, MFD_HUGETLB. The
- * suite reserves what it needs in the kernel's pool and gives it back.
+ * suite lets the kernel hand out what it needs beyond its pool
+ * (nr_overcommit_hugepages: surplus pages, freed when let go) and puts
+ * the setting back after.
  */
 #define HUGE_NEEDED 4		/* the source's 2, the fresh memory's 2 */
-static long huge_before = -1;
+#define HUGE_DIR "/sys/kernel/mm/hugepages/hugepages-2048kB/"
+static long overcommit_before = -1;
+/* Criterion runs tests side by side: one at a time touches the setting. */
+static int huge_lock = -1;
 
-static long huge_pages(const char *file)
+static long huge_read(const char *file)
 {
 	char path[96];
 	long n = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-2048kB/%s",
-		 file);
+	snprintf(path, sizeof(path), HUGE_DIR "%s", file);
 	f = fopen(path, "r");
 	if (f && fscanf(f, "%ld", &n) != 1)
 		n = -1;
@@ -488,40 +493,50 @@ static long huge_pages(const char *file)
 	return n;
 }
 
-static void set_huge_pages(long n)
+static int set_overcommit(long n)
 {
-	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
-			"w");
+	FILE *f = fopen(HUGE_DIR "nr_overcommit_hugepages", "w");
+	int r;
 
-	if (f) {
-		fprintf(f, "%ld\n", n);
-		fclose(f);
-	}
+	if (!f)
+		return -1;
+	r = fprintf(f, "%ld\n", n) < 0;
+	return fclose(f) || r ? -1 : 0;
 }
 
 static void start_huge(void)
 {
-	long have;
+	int fd;
 
 	if (geteuid() != 0)
 		cr_skip_test("needs root: registering VMs is a management operation");
-	huge_before = huge_pages("nr_hugepages");
-	have = huge_pages("free_hugepages");
-	if (huge_before < 0 || have < 0)
+	huge_lock = open("/tmp/migrd-test-hugepages.lock",
+			 O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	cr_assert_geq(huge_lock, 0);
+	cr_assert_eq(flock(huge_lock, LOCK_EX), 0);
+	overcommit_before = huge_read("nr_overcommit_hugepages");
+	if (overcommit_before < 0)
 		cr_skip_test("no 2 MiB huge pages in this kernel");
-	if (have < HUGE_NEEDED)
-		set_huge_pages(huge_before + HUGE_NEEDED - have);
-	if (huge_pages("free_hugepages") < HUGE_NEEDED)
-		cr_skip_test("cannot reserve %d huge pages of 2 MiB (memory too fragmented?)",
+	cr_assert_eq(set_overcommit(overcommit_before + HUGE_NEEDED), 0);
+	/* Can the kernel find them? Try, as the source will. */
+	fd = memfd_create("probe", MFD_CLOEXEC | MFD_HUGETLB);
+	if (fd < 0 || fallocate(fd, 0, 0, (off_t)HUGE_NEEDED << 21)) {
+		if (fd >= 0)
+			close(fd);
+		cr_skip_test("the kernel cannot find %d huge pages of 2 MiB (memory too fragmented?)",
 			     HUGE_NEEDED);
+	}
+	close(fd);
 	cr_assert_eq(daemon_start(&d, "switch_timeout = 2s\n"), 0);
 }
 
 static void stop_huge(void)
 {
 	daemon_stop(&d);
-	if (huge_before >= 0)
-		set_huge_pages(huge_before);
+	if (overcommit_before >= 0)
+		set_overcommit(overcommit_before);
+	if (huge_lock >= 0)
+		close(huge_lock);	/* the next one may go */
 }
 
 TestSuite(hugepages, .init = start_huge, .fini = stop_huge, .timeout = 60);
