@@ -8,17 +8,22 @@
 # count before and after (it must come back to where it was).
 #
 #   bench/load.sh [K] [MEM]        default 32 256M
+# Every page of each guest populated (STRIDE=4096); STRIDE=1048576 is
+# the sparse mode, said in the header.
 set -eu
 . "$(dirname "$0")/common.sh"
 k=${1:-32}
 mem=${2:-256M}
 csv=$out/load.csv
+stride=${STRIDE:-4096}
 
-header "load: $k guests of $mem upgraded at once" | tee "$out/load.header"
+{ header "load: $k guests of $mem upgraded at once"
+  echo "# guest memory: one word per $stride bytes$([ "$stride" -le 4096 ] && echo ", every page populated" || echo ": SPARSE")"; } |
+	tee "$out/load.header"
 start_migrd
 i=1
 while [ $i -le "$k" ]; do
-	"$REFVMM" --name "l$i" --mem "$mem" --stride 1048576 >"$tmp/l$i.0" 2>&1 &
+	"$REFVMM" --name "l$i" --mem "$mem" --stride "$stride" >"$tmp/l$i.0" 2>&1 &
 	eval "pid$i=$!"
 	pids="$pids $!"
 	i=$((i + 1))
