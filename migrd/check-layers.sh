@@ -81,7 +81,7 @@ for l in $layers; do
 done
 while read -r line; do fail=1; echo "$line"; done <"$tmp/inc"
 awk '$2 != "transport" && $1 ~ /^(mig_send_response|mig_wire_send|sendmsg|send|sendto)$/ {
-	printf "check-layers: %s/%s sends (%s): only the transport may\n", $2, $4, $1 }' \
+	printf "%s/%s sends (%s): only the transport may\n", $2, $4, $1 }' \
 	"$tmp/uses" >"$tmp/send"
 while read -r line; do bad "$line"; done <"$tmp/send"
 
