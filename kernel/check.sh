@@ -58,7 +58,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
 khz=$(awk -F': *' '/^cpu MHz/ { printf "%d", $2 * 1000; exit }' /proc/cpuinfo)
 
 mkdir -p "$work/root/bin" "$work/root/proc" "$work/root/sys" \
-	"$work/root/dev" "$work/root/tests"
+	"$work/root/dev" "$work/root/tests" "$work/root/tmp" "$work/root/run"
 cp /bin/busybox "$work/root/bin/busybox"
 cp "$bin" "$work/root/tests/"
 run_selftest=
