@@ -8,6 +8,7 @@
 #ifndef MIGRD_DOMAIN_H
 #define MIGRD_DOMAIN_H
 
+#include <limits.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -136,6 +137,12 @@ struct session {
 	struct grant grant;		/* the one claimed with; token wiped */
 	enum zero_state zero;		/* rebind: its memory's zeroing */
 };
+
+/* ms from now to next for epoll: a deadline weeks away does not wrap. */
+static inline int ms_until(uint64_t next, uint64_t now)
+{
+	return next - now > INT_MAX ? INT_MAX : (int)(next - now);
+}
 
 /* registry.c: the only place a VM is created or destroyed. */
 struct vm *vm_find(const char *key);

@@ -162,19 +162,16 @@ static bool vm_journaled(const struct vm *vm)
 	return !vm->owner_gone || vm->session;
 }
 
-/* The switchovers and old VMMs it names: rarely changed, small. */
-static char *rest_text(size_t *len)
+/* Text made by fill() in memory; NULL when out of memory. */
+static char *text_of(void (*fill)(FILE *f, const void *arg), const void *arg,
+		     size_t *len)
 {
-	struct session *s;
 	char *text = NULL;
 	FILE *f = open_memstream(&text, len);
 
 	if (!f)
 		return NULL;
-	list_for_each_entry(s, &migrd.sessions, link)
-		if (s->direct)
-			write_switch(f, s);
-	reaper_journal(f);
+	fill(f, arg);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;
@@ -182,37 +179,43 @@ static char *rest_text(size_t *len)
 	return text;
 }
 
-/* The whole journal, in memory; NULL when out of memory. */
-static char *snapshot_text(const char *rest, size_t rest_len, size_t *len)
+/* The switchovers and old VMMs it names: rarely changed, small. */
+static void fill_rest(FILE *f, const void *arg)
 {
-	struct vm *vm;
-	char *text = NULL;
-	FILE *f = open_memstream(&text, len);
+	struct session *s;
 
-	if (!f)
-		return NULL;
+	(void)arg;
+	list_for_each_entry(s, &migrd.sessions, link)
+		if (s->direct)
+			write_switch(f, s);
+	reaper_journal(f);
+}
+
+struct rest {
+	const char *text;
+	size_t len;
+};
+
+/* The whole journal, the rest (fill_rest()'s) at its end. */
+static void fill_snapshot(FILE *f, const void *arg)
+{
+	const struct rest *rest = arg;
+	struct vm *vm;
+
 	fprintf(f, "%s\nnext-session %" PRIu64 "\n", JOURNAL_MAGIC,
 		migrd.next_session);
 	list_for_each_entry(vm, &migrd.vms, link)
 		if (vm_journaled(vm))
 			write_vm(f, "vm", vm);
-	fwrite(rest, 1, rest_len, f);
-	if (fclose(f) != 0) {
-		free(text);
-		return NULL;
-	}
-	return text;
+	fwrite(rest->text, 1, rest->len, f);
 }
 
 /* What changed since the file was written, as lines to append. */
-static char *append_text(size_t *len)
+static void fill_append(FILE *f, const void *arg)
 {
 	struct vm *vm;
-	char *text = NULL;
-	FILE *f = open_memstream(&text, len);
 
-	if (!f)
-		return NULL;
+	(void)arg;
 	if (migrd.next_session != jr.next_session)
 		fprintf(f, "next-session %" PRIu64 "\n", migrd.next_session);
 	for (size_t i = 0; i < jr.ngone; i++)
@@ -223,11 +226,6 @@ static char *append_text(size_t *len)
 		else if (vm->jin_file)
 			fprintf(f, "vm-gone %s\n", vm->id);
 	}
-	if (fclose(f) != 0) {
-		free(text);
-		return NULL;
-	}
-	return text;
 }
 
 void journal_vm_changed(struct vm *vm)
@@ -447,8 +445,9 @@ static void save_done(void)
 /* A whole new journal; its fd kept for the appends that follow. */
 static int save_snapshot(char *rest, size_t rest_len)
 {
+	struct rest r = { rest, rest_len };
 	size_t len;
-	char *text = snapshot_text(rest, rest_len, &len);
+	char *text = text_of(fill_snapshot, &r, &len);
 	int fd;
 
 	if (!text)
@@ -476,7 +475,7 @@ static int save_snapshot(char *rest, size_t rest_len)
 static int save_append(void)
 {
 	size_t len;
-	char *text = append_text(&len);
+	char *text = text_of(fill_append, NULL, &len);
 	int r;
 
 	if (!text)
@@ -527,7 +526,7 @@ void journal_save(void)
 		migrd.dirty = false;	/* no journal this run; said once */
 		return;
 	}
-	rest = rest_text(&rest_len);
+	rest = text_of(fill_rest, NULL, &rest_len);
 	if (!rest) {
 		save_failed(-ENOMEM);
 		return;

@@ -104,8 +104,7 @@ int reaper_timeouts(uint64_t now)
 	}
 	if (next == UINT64_MAX)
 		return -1;
-	/* An exit_grace past INT_MAX ms (24.8 days) must not wrap. */
-	return next - now > INT_MAX ? INT_MAX : (int)(next - now);
+	return ms_until(next, now);
 }
 
 /* Stopping: the journal has them; the next migrd gives a new grace. */

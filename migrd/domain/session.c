@@ -529,8 +529,7 @@ int session_timeouts(uint64_t now)
 	}
 	if (next == UINT64_MAX)
 		return -1;
-	/* A timeout of weeks does not fit epoll's int: wake and look again. */
-	return next - now > INT_MAX ? INT_MAX : (int)(next - now);
+	return ms_until(next, now);
 }
 
 /*
