@@ -235,6 +235,8 @@ void session_spend_grant(struct session *s, const struct grant *g);
 void session_drop_identity(struct session *s);
 bool session_may_step(const struct session *s, const struct peer *p,
 		      enum fsm_event ev);
+/* p aborts s after s committed: its old VMM resumed after GO? */
+void session_late_abort(struct session *s, const struct peer *p);
 int session_keep_state(struct session *s, const void *data, size_t len);
 uint8_t *session_take_state(struct session *s, size_t *len);
 int session_go_direct(struct session *s, const struct peer *p);
@@ -250,6 +252,7 @@ void outbox_drain(void (*vm_fn)(const char *what, const struct vm *vm),
 /* reaper.c: after a commit, the old VMM exits or is killed. */
 int reaper_add(const struct vm *vm, int pidfd, pid_t pid);
 int reaper_timeouts(uint64_t now);	/* ms until the next, -1: none */
+int reaper_now(pid_t pid);		/* no grace left for pid */
 void reaper_fini(void);
 void reaper_journal(FILE *f);
 void reaper_load(const char *line, int (*repin)(pid_t, uint64_t, uint64_t));

@@ -25,6 +25,7 @@ struct reaper {
 	pid_t pid;
 	uint64_t ino, start;		/* who it is, for the journal */
 	uint64_t deadline;		/* CLOCK_MONOTONIC ms */
+	bool ran_on;			/* said it resumes: no grace */
 	char vm_name[MIG_NAME_MAX];
 };
 
@@ -85,10 +86,31 @@ static void reap(struct reaper *rp)
 	else if (err)
 		log_err("VM %s: cannot kill old VMM pid %d: %s", rp->vm_name,
 			rp->pid, strerror(err));
+	else if (rp->ran_on)
+		log_warn("VM %s: old VMM pid %d resumed the guest after it said GO, beside its successor: killed at once",
+			 rp->vm_name, rp->pid);
 	else
 		log_warn("VM %s: old VMM pid %d still ran %u ms after its guest was handed over: killed",
 			 rp->vm_name, rp->pid, migrd.cfg.exit_grace_ms);
 	reaper_free(rp);
+}
+
+/*
+ * The old VMM of a committed handoff says it runs the guest again: two
+ * VMMs on one guest's memory. Its grace is over now (the next turn of
+ * the loop kills it). 0, or -ESRCH if it is no longer waited for.
+ */
+int reaper_now(pid_t pid)
+{
+	struct reaper *rp;
+
+	list_for_each_entry(rp, &migrd.reapers, link)
+		if (rp->pid == pid) {
+			rp->deadline = 0;
+			rp->ran_on = true;
+			return 0;
+		}
+	return -ESRCH;
 }
 
 int reaper_timeouts(uint64_t now)

@@ -191,6 +191,21 @@ bool session_may_step(const struct session *s, const struct peer *p,
 	}
 }
 
+/*
+ * A source says ABORT after its session committed: it said GO (a commit
+ * needs its word), so it now runs the guest beside the destination. It
+ * is killed at once rather than after exit_grace: the guest must not run
+ * twice, not even for a grace.
+ */
+void session_late_abort(struct session *s, const struct peer *p)
+{
+	if (s->state != MIG_STATE_COMMITTED || p->id != s->source_id ||
+	    s->adopted || reaper_now(s->source_pid))
+		return;
+	log_warn("session %llu (VM %s): its old VMM pid %d says ABORT after GO: it resumed the guest beside its successor",
+		 (unsigned long long)s->id, s->vm_name, s->source_pid);
+}
+
 int session_keep_state(struct session *s, const void *data, size_t len)
 {
 	s->blob = malloc(len ? len : 1);

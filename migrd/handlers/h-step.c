@@ -111,6 +111,8 @@ HANDLER(handle_step)
 	struct session *s;
 	int r;
 
+	if (ev == EV_ABORT && has && (s = session_find(id, true)))
+		session_late_abort(s, &c->peer);
 	s = target_session(id, has, rep);
 	if (!s)
 		return -(int)rep->resp.error;
