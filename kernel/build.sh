@@ -7,8 +7,7 @@
 # Installs what it needs (Debian packages), unpacks Debian's
 # linux-source-6.12 at the version the series is known to apply to (the
 # pin below) into a cache outside the source tree, applies
-# kernel/patches/*.patch in order, merges kernel/config/ (base, and
-# normal or debug) onto
+# kernel/patches/*.patch in order, merges kernel/config/*.config onto
 # tinyconfig and builds bzImage. The cache is reused while the source
 # version, the patches and the config are unchanged: a second run only
 # runs make, a patch change costs an incremental rebuild, not a cold one.
@@ -165,11 +164,7 @@ patches() {
 configure() {
 	out=$cache/out-$variant
 	frags="$here/config/base.config"
-	if [ "$variant" = debug ]; then
-		frags="$frags $here/config/debug.config"
-	else
-		frags="$frags $here/config/normal.config"
-	fi
+	[ "$variant" = debug ] && frags="$frags $here/config/debug.config"
 	stamp=$(cat $frags | sha256sum | cut -c1-16)
 	[ "$(cat "$out/.migrd-config" 2>/dev/null)" = "$stamp" ] && return 0
 	say "configuring $variant kernel in $out"

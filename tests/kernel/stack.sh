@@ -73,7 +73,7 @@ expect "rebind: migrd checked and zeroed" has "$dir/migrd.log" 'nobody else hold
 
 # ---- 4. huge pages: hugetlbfs, then shmem THP ----
 if [ ! -d /sys/kernel/mm/hugepages ]; then
-	echo "# huge pages: not in this kernel (the debug kernel leaves them out)"
+	bad "huge pages: this kernel has no hugetlbfs (kernel/config/base.config asks for it)"
 	finish
 	exit
 fi
