@@ -68,7 +68,7 @@ static struct {
 	struct watch retry;		/* timerfd while a write waits */
 	bool retry_armed;
 	bool failing;			/* a failed write was logged */
-	int fd;				/* the file written last, to append */
+	int fd;				/* last written: to append to */
 	char *rest;			/* its switch and reap lines */
 	size_t rest_len;
 	size_t snapshot_len, appended;	/* bytes */
@@ -818,7 +818,7 @@ struct jvms {
 	struct jvm *v;
 	bool *live;
 	size_t n, cap;
-	char **later;			/* switch and reap lines, for after */
+	char **later;			/* switch and reap lines: after */
 	size_t nlater, later_cap;
 };
 

@@ -33,7 +33,8 @@ int client_try_send(struct client *c, struct reply *rep)
 	rep->heap = NULL;
 	if (r && r != -EAGAIN) {
 		log_info("client %llu (pid %d): cannot send: %s; dropping it",
-			 (unsigned long long)c->conn.peer.id, c->cred.pid, strerror(-r));
+			 (unsigned long long)c->conn.peer.id, c->cred.pid,
+			 strerror(-r));
 		shutdown(c->w.fd, SHUT_RDWR);
 	}
 	return r;
@@ -58,8 +59,8 @@ void client_free(struct client *c)
 		close(c->conn.peer.pidfd);
 	list_del(&c->link);
 	migrd.nclients--;
-	log_debug("client %llu (pid %d) gone", (unsigned long long)c->conn.peer.id,
-		  c->cred.pid);
+	log_debug("client %llu (pid %d) gone",
+		  (unsigned long long)c->conn.peer.id, c->cred.pid);
 	free(c);
 }
 
@@ -100,7 +101,8 @@ static void client_read(struct client *c)
 		reply_err(&rep, r, "%s.", strerror(-r));
 	if (r < 0)
 		log_debug("client %llu: kind %d refused: %s",
-			  (unsigned long long)c->conn.peer.id, rep.resp.kind, rep.msg);
+			  (unsigned long long)c->conn.peer.id, rep.resp.kind,
+			  rep.msg);
 	if (!rep.deferred)
 		client_send(c, &rep);
 	/* Now the waiters and subscribers (client_send() never frees c). */
